@@ -1,0 +1,248 @@
+"""The Gymnasium environment that every equirobot task runs in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from robosuite.controllers import load_composite_controller_config
+
+from equirobot_envs.geometry import mat_to_axis_angle, mat_to_quat, mat_to_rot6d, rot6d_to_mat
+from equirobot_envs.observations import IMAGE_CAMERAS, ObservationConfig, SceneObserver
+from equirobot_envs.registry import TaskSpec, get_task
+
+CONTROL_MODES = ("abs", "delta")
+PROPRIO_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
+# robosuite's OSC delta scaling: an action of 1 moves 5 cm or turns 0.5 rad.
+DELTA_POS_SCALE, DELTA_ROT_SCALE = 0.05, 0.5
+
+
+def make_scene(task: TaskSpec, control: str):
+    """The robosuite environment of a task: Panda arm, OSC pose controller in the world frame."""
+    controller = load_composite_controller_config(controller="BASIC", robot="Panda")
+    arm = controller["body_parts"]["right"]
+    arm["input_type"] = "absolute" if control == "abs" else "delta"
+    arm["input_ref_frame"] = "world"
+    return task.scene_class(
+        workspace=task.workspace,
+        robots="Panda",
+        controller_configs=controller,
+        has_renderer=False,
+        has_offscreen_renderer=False,
+        use_camera_obs=False,
+        use_object_obs=True,
+        reward_shaping=False,
+        ignore_done=True,  # the gymnasium TimeLimit truncates at the task horizon
+        hard_reset=False,  # reloading the model every episode costs ~1 s and changes nothing
+        horizon=task.horizon,
+        control_freq=20,
+        **task.scene_kwargs,
+    )
+
+
+class TaskEnv(gym.Env):
+    """A MimicGen-benchmark manipulation task on robosuite 1.5 with a Panda arm.
+
+    ## Description
+    One task variant of the registry (``equirobot_envs.registry``), e.g. Stack D1: stack the red cube
+    on the green one, both placed anywhere in a 0.4 m square with any yaw.
+
+    ## Action Space
+    ``control="abs"``: ``Box(10)``, the world-frame target pose of the gripper site,
+    ``[x, y, z, rot6d (6), gripper]``; rot6d is the first two rows of the rotation matrix (see
+    ``equirobot_envs.geometry``), position bounded by the workspace, gripper -1 open .. 1 closed.
+    ``control="delta"``: ``Box(-1, 1, (7,))``, robosuite's OSC delta ``[dpos (3), daxis-angle (3),
+    gripper]`` in the world frame, scaled so 1 = 5 cm / 0.5 rad.
+
+    ## Observation Space
+    A ``Dict``. Always: ``robot0_eef_pos`` (3,), ``robot0_eef_quat`` (4,) xyzw of the gripper site (the
+    frame the controller tracks), ``robot0_gripper_qpos`` (2,). Per mode in ``obs_modes``:
+    ``state``: ``object`` (7K,) position and xyzw quaternion of each task object;
+    ``rgb``: ``agentview_image``, ``robot0_eye_in_hand_image`` (S, S, 3) uint8 upright;
+    ``depth``: ``agentview_depth``, ``robot0_eye_in_hand_depth`` (S, S, 1) float32 metres;
+    ``point_cloud``: (N, 6) float32, world xyz + rgb in [0, 1], fused from several cameras, cropped to the
+    workspace cube; ``voxels``: (4, D, D, D) uint8 occupancy + colour over the workspace cube, indexed
+    [c, x, y, z]; ``heightmap``: (H, H) float32 metres above the table, top-down orthographic, image
+    right = +x, image up = +y.
+
+    ## Rewards
+    Sparse: 1 on success, else 0.
+
+    ## Starting State
+    Objects sampled from the variant's initial distribution (MimicGen's); the same ``seed`` gives the
+    same scene.
+
+    ## Episode End
+    Terminates on success (``terminate_on_success``), truncates at the benchmark horizon (through the
+    ``max_episode_steps`` of the registration).
+
+    ## Arguments
+    ``task`` (config name or id), ``obs_modes``, ``control``, the sizes of :class:`ObservationConfig`,
+    ``render_mode="rgb_array"`` with ``render_size`` and ``render_camera``, ``terminate_on_success``.
+
+    ## Version History
+    v0: initial release.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(
+        self,
+        task: str,
+        obs_modes: tuple[str, ...] | list[str] = ("state",),
+        control: str = "abs",
+        image_size: int = 84,
+        point_cloud_cameras: tuple[str, ...] | list[str] = ("agentview", "sideview", "birdview"),
+        point_cloud_camera_size: int = 112,
+        n_points: int = 1024,
+        voxel_size: int = 64,
+        heightmap_size: int = 64,
+        render_mode: str | None = None,
+        render_size: int = 256,
+        render_camera: str = "agentview",
+        terminate_on_success: bool = True,
+    ):
+        self.task = get_task(task)
+        if control not in CONTROL_MODES:
+            raise ValueError(f"unknown control mode {control!r}; valid modes: {list(CONTROL_MODES)}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"unknown render_mode {render_mode!r}; valid: {self.metadata['render_modes']}")
+        self.obs_config = ObservationConfig(
+            modes=tuple(obs_modes),
+            image_size=image_size,
+            point_cloud_cameras=tuple(point_cloud_cameras),
+            point_cloud_camera_size=point_cloud_camera_size,
+            n_points=n_points,
+            voxel_size=voxel_size,
+            heightmap_size=heightmap_size,
+        )
+        self.control = control
+        self.render_mode, self.render_size, self.render_camera = render_mode, render_size, render_camera
+        self.terminate_on_success = terminate_on_success
+
+        self.scene = make_scene(self.task, control)
+        self.workspace = self.task.workspace
+        self.workspace_center = np.array(self.workspace.center)
+        cameras = set(self.scene.sim.model.camera_names)
+        missing = [c for c in (*self.obs_config.point_cloud_cameras, render_camera) if c not in cameras]
+        if missing:
+            raise ValueError(f"unknown camera(s) {missing} for task {self.task.config_name}; cameras: {sorted(cameras)}")
+        self.observer = SceneObserver(
+            self.scene.sim.model._model, self.scene.sim.data._data, self.obs_config, self.workspace
+        )
+        self._eef_site = self.scene.robots[0].eef_site_id["right"]
+        self._object_bodies = [self.scene.sim.model.body_name2id(b) for b in self.task.objects.values()]
+        self.action_space = self._make_action_space()
+        self.observation_space = self._make_observation_space()
+
+    # -- spaces ---------------------------------------------------------------------------------
+    def _make_action_space(self) -> spaces.Box:
+        if self.control == "delta":
+            return spaces.Box(-1.0, 1.0, (7,), dtype=np.float32)
+        low = np.concatenate([self.workspace.low - [0, 0, 0.05], -np.ones(7)])
+        high = np.concatenate([self.workspace.high, np.ones(7)])
+        return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+
+    def _make_observation_space(self) -> spaces.Dict:
+        cfg, ws = self.obs_config, self.workspace
+        unbounded = lambda *shape: spaces.Box(-np.inf, np.inf, shape, dtype=np.float32)  # noqa: E731
+        obs = {"robot0_eef_pos": unbounded(3), "robot0_eef_quat": unbounded(4), "robot0_gripper_qpos": unbounded(2)}
+        s = cfg.image_size
+        if "state" in cfg.modes:
+            obs["object"] = unbounded(7 * len(self.task.objects))
+        if "rgb" in cfg.modes:
+            obs.update({f"{c}_image": spaces.Box(0, 255, (s, s, 3), dtype=np.uint8) for c in IMAGE_CAMERAS})
+        if "depth" in cfg.modes:
+            obs.update({f"{c}_depth": spaces.Box(0.0, np.inf, (s, s, 1), dtype=np.float32) for c in IMAGE_CAMERAS})
+        if "point_cloud" in cfg.modes:
+            low = np.tile(np.concatenate([ws.low, np.zeros(3)]), (cfg.n_points, 1)).astype(np.float32)
+            high = np.tile(np.concatenate([ws.high, np.ones(3)]), (cfg.n_points, 1)).astype(np.float32)
+            obs["point_cloud"] = spaces.Box(low, high, dtype=np.float32)
+        if "voxels" in cfg.modes:
+            obs["voxels"] = spaces.Box(0, 255, (4,) + (cfg.voxel_size,) * 3, dtype=np.uint8)
+        if "heightmap" in cfg.modes:
+            size = (cfg.heightmap_size, cfg.heightmap_size)
+            obs["heightmap"] = spaces.Box(0.0, np.inf, size, dtype=np.float32)
+        return spaces.Dict(obs)
+
+    # -- gymnasium API --------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        # robosuite draws the scene from `scene.rng`, a Generator its samplers and robots share by
+        # reference: re-seed it in place from our own np_random so the same seed gives the same scene.
+        fresh = np.random.default_rng(int(self.np_random.integers(2**63)))
+        self.scene.rng.bit_generator.state = fresh.bit_generator.state
+        self.scene.reset()
+        return self._observe(), {"is_success": False}
+
+    def step(self, action: np.ndarray):
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != self.action_space.shape:
+            raise ValueError(
+                f"action of shape {action.shape} for control={self.control!r}; expected {self.action_space.shape}"
+            )
+        action = np.clip(action, self.action_space.low, self.action_space.high)
+        self.scene.step(self._to_robosuite(action))
+        success = self.is_success()
+        terminated = success and self.terminate_on_success
+        return self._observe(), float(success), terminated, False, {"is_success": success}
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return self.observer.render_rgb(self.render_camera, self.render_size)
+
+    def close(self) -> None:
+        self.observer.close()
+        self.scene.close()
+
+    # -- task access (privileged: for scripted experts, success checks and data generation) -----
+    def is_success(self) -> bool:
+        return bool(self.scene._check_success())
+
+    def eef_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """World position (3,) and rotation (3, 3) of the gripper site, the frame the controller tracks."""
+        data = self.scene.sim.data
+        return data.site_xpos[self._eef_site].copy(), data.site_xmat[self._eef_site].reshape(3, 3).copy()
+
+    def body_pose(self, body: str) -> tuple[np.ndarray, np.ndarray]:
+        """World position (3,) and rotation (3, 3) of a MuJoCo body (object names map via the task)."""
+        return self.scene.body_pose(self.task.objects.get(body, body))
+
+    def object_state(self) -> np.ndarray:
+        data = self.scene.sim.data
+        poses = [np.concatenate([data.body_xpos[b], data.body_xquat[b][[1, 2, 3, 0]]]) for b in self._object_bodies]
+        return np.concatenate(poses).astype(np.float32)
+
+    def pose_to_action(self, pos: np.ndarray, rot: np.ndarray, gripper: float) -> np.ndarray:
+        """The action (in this env's control mode) that drives the gripper site to a world pose."""
+        if self.control == "abs":
+            return np.concatenate([pos, mat_to_rot6d(rot), [gripper]]).astype(np.float32)
+        eef_pos, eef_rot = self.eef_pose()
+        dpos = (pos - eef_pos) / DELTA_POS_SCALE
+        drot = mat_to_axis_angle(rot @ eef_rot.T) / DELTA_ROT_SCALE
+        return np.clip(np.concatenate([dpos, drot, [gripper]]), -1, 1).astype(np.float32)
+
+    # -- internals --------------------------------------------------------------------------------
+    def _to_robosuite(self, action: np.ndarray) -> np.ndarray:
+        if self.control == "delta":
+            return action
+        rotvec = mat_to_axis_angle(rot6d_to_mat(action[3:9]))
+        return np.concatenate([action[:3], rotvec, action[9:]])
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        pos, rot = self.eef_pose()
+        robot = self.scene.robots[0]
+        gripper_qpos = self.scene.sim.data.qpos[robot._ref_gripper_joint_pos_indexes["right"]]
+        obs = {
+            "robot0_eef_pos": pos.astype(np.float32),
+            "robot0_eef_quat": mat_to_quat(rot).astype(np.float32),
+            "robot0_gripper_qpos": np.asarray(gripper_qpos, dtype=np.float32),
+        }
+        if "state" in self.obs_config.modes:
+            obs["object"] = self.object_state()
+        obs.update(self.observer.observe())
+        return obs
+

@@ -1,0 +1,70 @@
+"""Rotation helpers shared by the environments and the learning code.
+
+Conventions (robosuite's): quaternions are (x, y, z, w); rotation matrices act on column vectors;
+``rot6d`` is the first two *rows* of a rotation matrix, flattened ``[r00 r01 r02 r10 r11 r12]``.
+Rows are used rather than columns because a rotation g about the world z axis acts on the left
+(``R -> g R``): it mixes row 0 with row 1 and leaves row 2 alone, so the pairs (0, 3), (1, 4) and (2, 5)
+of rot6d are each a standard 2-D representation of the rotation, which is what equivariant models need.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+
+def quat_to_mat(quat: np.ndarray) -> np.ndarray:
+    """(..., 4) xyzw quaternion -> (..., 3, 3) rotation matrix."""
+    return Rotation.from_quat(np.asarray(quat).reshape(-1, 4)).as_matrix().reshape(*np.shape(quat)[:-1], 3, 3)
+
+
+def mat_to_quat(mat: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation matrix -> (..., 4) xyzw quaternion."""
+    return Rotation.from_matrix(np.asarray(mat).reshape(-1, 3, 3)).as_quat().reshape(*np.shape(mat)[:-2], 4)
+
+
+def mat_to_axis_angle(mat: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation matrix -> (..., 3) axis-angle (rotation vector)."""
+    return Rotation.from_matrix(np.asarray(mat).reshape(-1, 3, 3)).as_rotvec().reshape(*np.shape(mat)[:-2], 3)
+
+
+def axis_angle_to_mat(rotvec: np.ndarray) -> np.ndarray:
+    """(..., 3) axis-angle -> (..., 3, 3) rotation matrix."""
+    return Rotation.from_rotvec(np.asarray(rotvec).reshape(-1, 3)).as_matrix().reshape(*np.shape(rotvec)[:-1], 3, 3)
+
+
+def mat_to_rot6d(mat: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation matrix -> (..., 6): its first two rows."""
+    mat = np.asarray(mat)
+    return mat[..., :2, :].reshape(*mat.shape[:-2], 6)
+
+
+def rot6d_to_mat(rot6d: np.ndarray) -> np.ndarray:
+    """(..., 6) -> (..., 3, 3): Gram-Schmidt on the two rows, third row by the cross product.
+
+    Any 6-vector whose halves are not parallel maps to a valid rotation, so network outputs need no
+    normalisation before they are sent to the robot.
+    """
+    rot6d = np.asarray(rot6d, dtype=np.float64)
+    a, b = rot6d[..., :3], rot6d[..., 3:]
+    r0 = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b - np.sum(r0 * b, axis=-1, keepdims=True) * r0
+    r1 = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    r2 = np.cross(r0, r1)
+    return np.stack([r0, r1, r2], axis=-2)
+
+
+def rot_z(theta: float) -> np.ndarray:
+    """Rotation matrix about the world z axis by ``theta`` radians."""
+    c, s = np.cos(theta), np.sin(theta)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def yaw_of(mat: np.ndarray) -> float:
+    """Heading of a rotation: the angle of its x axis projected on the horizontal plane."""
+    return float(np.arctan2(mat[1, 0], mat[0, 0]))
+
+
+def wrap_angle(theta: float | np.ndarray) -> float | np.ndarray:
+    """Wrap angles to [-pi, pi)."""
+    return (np.asarray(theta) + np.pi) % (2 * np.pi) - np.pi

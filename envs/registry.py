@@ -1,0 +1,70 @@
+"""The task registry: one :class:`TaskSpec` per task variant, collected from ``equirobot_envs.tasks``.
+
+Each task module defines its variants in a ``VARIANTS`` tuple; :func:`task_specs` builds the registry
+afresh on each call, so no caller can mutate a shared default.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from equirobot_envs.observations import Workspace
+
+if TYPE_CHECKING:
+    from equirobot_envs.base import TaskEnv
+    from equirobot_envs.experts import Waypoint
+
+TASK_MODULES = ("stack", "nut_assembly", "pick_place")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything the framework needs to know about one task variant."""
+
+    name: str
+    """Task name as in the MimicGen benchmark, e.g. ``"Stack"``."""
+    variant: str
+    """Initial-distribution variant: ``"D0"`` (narrow), ``"D1"``, ``"D2"`` (wider)."""
+    scene_class: type
+    """The robosuite environment class (mixing in :class:`~equirobot_envs.scene.SceneMixin`)."""
+    horizon: int
+    """Rollout horizon in steps at 20 Hz (the benchmark's evaluation horizon)."""
+    objects: dict[str, str]
+    """Object name -> MuJoCo body whose pose enters the ``object`` observation, in order."""
+    expert: Callable[[TaskEnv], Iterator[Waypoint]]
+    """Scripted expert: yields waypoints, reading privileged object poses as it goes."""
+    workspace: Workspace
+    description: str
+    scene_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def env_id(self) -> str:
+        return f"equirobot/{self.name}-{self.variant}-v0"
+
+    @property
+    def config_name(self) -> str:
+        snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in self.name).lstrip("_")
+        return f"{snake}_{self.variant.lower()}"
+
+
+def task_specs() -> dict[str, TaskSpec]:
+    """All task variants keyed by config name (``"stack_d1"``), in registry order."""
+    specs: dict[str, TaskSpec] = {}
+    for module in TASK_MODULES:
+        for spec in importlib.import_module(f"equirobot_envs.tasks.{module}").VARIANTS:
+            specs[spec.config_name] = spec
+    return specs
+
+
+def get_task(name: str) -> TaskSpec:
+    """Look a task up by config name (``stack_d1``) or gymnasium id (``equirobot/Stack-D1-v0``)."""
+    specs = task_specs()
+    by_id = {spec.env_id: spec for spec in specs.values()}
+    if name in specs:
+        return specs[name]
+    if name in by_id:
+        return by_id[name]
+    raise ValueError(f"unknown task {name!r}; valid tasks: {sorted(specs)} (or their ids, e.g. {next(iter(by_id))})")

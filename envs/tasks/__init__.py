@@ -1,0 +1,1 @@
+"""One module per task; each defines the task's robosuite scene, its scripted expert and ``VARIANTS``."""

@@ -1,0 +1,3 @@
+"""Placeholder: variants being built."""
+
+VARIANTS = ()
