@@ -12,6 +12,7 @@ from robosuite.controllers import load_composite_controller_config
 from equirobot_envs.geometry import mat_to_axis_angle, mat_to_quat, mat_to_rot6d, rot6d_to_mat
 from equirobot_envs.observations import IMAGE_CAMERAS, ObservationConfig, SceneObserver
 from equirobot_envs.registry import TaskSpec, get_task
+from equirobot_envs.scene import HEIGHTMAP_CAMERA_HEIGHT
 
 CONTROL_MODES = ("abs", "delta")
 PROPRIO_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
@@ -128,7 +129,9 @@ class TaskEnv(gym.Env):
         cameras = set(self.scene.sim.model.camera_names)
         missing = [c for c in (*self.obs_config.point_cloud_cameras, render_camera) if c not in cameras]
         if missing:
-            raise ValueError(f"unknown camera(s) {missing} for task {self.task.config_name}; cameras: {sorted(cameras)}")
+            raise ValueError(
+                f"unknown camera(s) {missing} for task {self.task.config_name}; cameras: {sorted(cameras)}"
+            )
         self.observer = SceneObserver(
             self.scene.sim.model._model, self.scene.sim.data._data, self.obs_config, self.workspace
         )
@@ -147,15 +150,19 @@ class TaskEnv(gym.Env):
 
     def _make_observation_space(self) -> spaces.Dict:
         cfg, ws = self.obs_config, self.workspace
-        unbounded = lambda *shape: spaces.Box(-np.inf, np.inf, shape, dtype=np.float32)  # noqa: E731
-        obs = {"robot0_eef_pos": unbounded(3), "robot0_eef_quat": unbounded(4), "robot0_gripper_qpos": unbounded(2)}
-        s = cfg.image_size
+        box = lambda bound, *shape: spaces.Box(-bound, bound, shape, dtype=np.float32)  # noqa: E731
+        # Positions are bounded loosely: robosuite parks objects a task does not use at (10, 10, 10).
+        obs = {"robot0_eef_pos": box(20, 3), "robot0_eef_quat": box(1, 4), "robot0_gripper_qpos": box(1, 2)}
+        s, far = cfg.image_size, self.observer.far_clip
         if "state" in cfg.modes:
-            obs["object"] = unbounded(7 * len(self.task.objects))
+            pose_bound = np.tile(np.array([20, 20, 20, 1, 1, 1, 1], dtype=np.float32), len(self.task.objects))
+            obs["object"] = spaces.Box(-pose_bound, pose_bound, dtype=np.float32)
         if "rgb" in cfg.modes:
             obs.update({f"{c}_image": spaces.Box(0, 255, (s, s, 3), dtype=np.uint8) for c in IMAGE_CAMERAS})
         if "depth" in cfg.modes:
-            obs.update({f"{c}_depth": spaces.Box(0.0, np.inf, (s, s, 1), dtype=np.float32) for c in IMAGE_CAMERAS})
+            obs.update(
+                {f"{c}_depth": spaces.Box(0.0, far, (s, s, 1), dtype=np.float32) for c in IMAGE_CAMERAS}
+            )
         if "point_cloud" in cfg.modes:
             low = np.tile(np.concatenate([ws.low, np.zeros(3)]), (cfg.n_points, 1)).astype(np.float32)
             high = np.tile(np.concatenate([ws.high, np.ones(3)]), (cfg.n_points, 1)).astype(np.float32)
@@ -164,7 +171,7 @@ class TaskEnv(gym.Env):
             obs["voxels"] = spaces.Box(0, 255, (4,) + (cfg.voxel_size,) * 3, dtype=np.uint8)
         if "heightmap" in cfg.modes:
             size = (cfg.heightmap_size, cfg.heightmap_size)
-            obs["heightmap"] = spaces.Box(0.0, np.inf, size, dtype=np.float32)
+            obs["heightmap"] = spaces.Box(0.0, HEIGHTMAP_CAMERA_HEIGHT, size, dtype=np.float32)
         return spaces.Dict(obs)
 
     # -- gymnasium API --------------------------------------------------------------------------
@@ -181,7 +188,8 @@ class TaskEnv(gym.Env):
         action = np.asarray(action, dtype=np.float64)
         if action.shape != self.action_space.shape:
             raise ValueError(
-                f"action of shape {action.shape} for control={self.control!r}; expected {self.action_space.shape}"
+                f"action of shape {action.shape} for control={self.control!r}; "
+                f"expected {self.action_space.shape}"
             )
         action = np.clip(action, self.action_space.low, self.action_space.high)
         self.scene.step(self._to_robosuite(action))
@@ -213,7 +221,9 @@ class TaskEnv(gym.Env):
 
     def object_state(self) -> np.ndarray:
         data = self.scene.sim.data
-        poses = [np.concatenate([data.body_xpos[b], data.body_xquat[b][[1, 2, 3, 0]]]) for b in self._object_bodies]
+        poses = [
+            np.concatenate([data.body_xpos[b], data.body_xquat[b][[1, 2, 3, 0]]]) for b in self._object_bodies
+        ]
         return np.concatenate(poses).astype(np.float32)
 
     def pose_to_action(self, pos: np.ndarray, rot: np.ndarray, gripper: float) -> np.ndarray:
@@ -245,4 +255,3 @@ class TaskEnv(gym.Env):
             obs["object"] = self.object_state()
         obs.update(self.observer.observe())
         return obs
-

@@ -30,7 +30,11 @@ def mat_to_axis_angle(mat: np.ndarray) -> np.ndarray:
 
 def axis_angle_to_mat(rotvec: np.ndarray) -> np.ndarray:
     """(..., 3) axis-angle -> (..., 3, 3) rotation matrix."""
-    return Rotation.from_rotvec(np.asarray(rotvec).reshape(-1, 3)).as_matrix().reshape(*np.shape(rotvec)[:-1], 3, 3)
+    return (
+        Rotation.from_rotvec(np.asarray(rotvec).reshape(-1, 3))
+        .as_matrix()
+        .reshape(*np.shape(rotvec)[:-1], 3, 3)
+    )
 
 
 def mat_to_rot6d(mat: np.ndarray) -> np.ndarray:

@@ -7,6 +7,8 @@ renders depth and geom segmentation, and a point's colour is looked up from its 
 
 from __future__ import annotations
 
+import atexit
+import weakref
 from dataclasses import dataclass
 
 import mujoco
@@ -61,7 +63,9 @@ class ObservationConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(f"observation config: {name} must be positive, got {getattr(self, name)}")
         if not self.point_cloud_cameras and {"point_cloud", "voxels"} & set(self.modes):
-            raise ValueError("observation config: point_cloud_cameras is empty but point clouds are requested")
+            raise ValueError(
+                "observation config: point_cloud_cameras is empty but point clouds are requested"
+            )
 
 
 def geom_colours(model: mujoco.MjModel) -> np.ndarray:
@@ -74,7 +78,9 @@ def geom_colours(model: mujoco.MjModel) -> np.ndarray:
     for t in range(model.ntex):
         n = model.tex_height[t] * model.tex_width[t] * model.tex_nchannel[t]
         texels = model.tex_data[model.tex_adr[t] : model.tex_adr[t] + n].reshape(-1, model.tex_nchannel[t])
-        tex_means[t] = texels[:, :3].mean(axis=0) / 255.0 if model.tex_nchannel[t] >= 3 else texels.mean() / 255.0
+        tex_means[t] = (
+            texels[:, :3].mean(axis=0) / 255.0 if model.tex_nchannel[t] >= 3 else texels.mean() / 255.0
+        )
     rgb_role = int(mujoco.mjtTextureRole.mjTEXROLE_RGB)
     for g in np.flatnonzero(model.geom_matid >= 0):
         mat = model.geom_matid[g]
@@ -115,7 +121,7 @@ def downsample(points: np.ndarray, n: int, cell: float) -> np.ndarray:
     Fewer than ``n`` occupied cells (an almost empty workspace) repeat points cyclically, so the
     output size is fixed. An empty input gives zeros.
     """
-    if len(points) == 0:
+    if len(points) == 0:  # nothing in the workspace: all points at the origin, black
         return np.zeros((n, points.shape[1]), dtype=np.float32)
     keys = np.floor(points[:, :3] / cell).astype(np.int64)
     _, first = np.unique(keys, axis=0, return_index=True)
@@ -145,28 +151,112 @@ def voxelize(points: np.ndarray, workspace: Workspace, size: int) -> np.ndarray:
     return grid
 
 
+class DepthAndGeomPass:
+    """Metric depth and geom ids of a perspective camera from a single render pass.
+
+    ``mujoco.Renderer`` renders once for depth and once more for segmentation, although a segmentation
+    pass writes the depth buffer too; reading both buffers of one pass halves the cost of a point cloud.
+    """
+
+    def __init__(self, model: mujoco.MjModel, size: int):
+        self.model, self.size = model, size
+        self._gl = mujoco.GLContext(size, size)
+        self._gl.make_current()
+        self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_150)
+        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
+        self._context.readDepthMap = mujoco.mjtDepthMap.mjDEPTH_ZEROFAR
+        self._scene = mujoco.MjvScene(model, maxgeom=10_000)
+        self._scene.flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = True
+        self._scene.flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = True
+        self._rect = mujoco.MjrRect(0, 0, size, size)
+        self._camera = mujoco.MjvCamera()
+        self._camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
+        self._rgb = np.empty((size, size, 3), dtype=np.uint8)
+        self._depth = np.empty((size, size), dtype=np.float32)
+        extent = model.stat.extent
+        near, far = model.vis.map.znear * extent, model.vis.map.zfar * extent
+        # Read with reversed z (0 at the far plane): window depth d is metric depth b / (d + a).
+        self._a = 0.5 * (far + near) / (far - near) - 0.5
+        self._b = far * near / (far - near)
+
+    def render(
+        self, data: mujoco.MjData, camera: int, option: mujoco.MjvOption
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(size, size) float32 metres along the optical axis and int64 geom ids (-1: none), upright."""
+        self._camera.fixedcamid = camera
+        mujoco.mjv_updateScene(
+            self.model, data, option, None, self._camera, mujoco.mjtCatBit.mjCAT_ALL, self._scene
+        )
+        self._gl.make_current()
+        mujoco.mjr_render(self._rect, self._scene, self._context)
+        mujoco.mjr_readPixels(self._rgb, self._depth, self._rect, self._context)
+        depth = (self._b / (self._depth.astype(np.float64) + self._a)).astype(np.float32)[::-1]
+        # Segmentation colours encode 1 + the index of the geom in the scene (0: background).
+        segid = (
+            self._rgb[..., 0].astype(np.int64)
+            | self._rgb[..., 1].astype(np.int64) << 8
+            | self._rgb[..., 2].astype(np.int64) << 16
+        )[::-1]
+        lookup = np.full(self._scene.ngeom + 1, -1, dtype=np.int64)
+        for i in range(self._scene.ngeom):
+            geom = self._scene.geoms[i]
+            if geom.objtype == mujoco.mjtObj.mjOBJ_GEOM and geom.segid >= 0:
+                lookup[geom.segid + 1] = geom.objid
+        return depth, lookup[np.minimum(segid, self._scene.ngeom)]
+
+    def close(self) -> None:
+        self._context.free()
+        self._gl.free()
+
+
 class SceneObserver:
     """Renders the observation modes of a :class:`ObservationConfig` from a live MuJoCo scene."""
 
-    def __init__(self, model: mujoco.MjModel, data: mujoco.MjData, config: ObservationConfig, workspace: Workspace):
+    def __init__(
+        self, model: mujoco.MjModel, data: mujoco.MjData, config: ObservationConfig, workspace: Workspace
+    ):
         self.model, self.data, self.config, self.workspace = model, data, config, workspace
         self._renderers: dict[int, mujoco.Renderer] = {}
         self._rays: dict[tuple[str, int], np.ndarray] = {}
+        self._depth_id_passes: dict[int, DepthAndGeomPass] = {}
+        # Free GL contexts on close or garbage collection, and at exit before EGL itself is terminated
+        # (an unclosed mujoco.Renderer otherwise prints EGL errors at interpreter shutdown).
+        self._finalizer = weakref.finalize(self, self._close_all, self._renderers, self._depth_id_passes)
+        self._finalizer.atexit = False
+        self._exit_hook = False
         self._colours = geom_colours(model)
         self._scene_option = mujoco.MjvOption()
         self._scene_option.geomgroup[0] = 0  # collision geoms: robosuite draws visual geoms (group 1) only
         extent = model.stat.extent
         self._near, self._far = model.vis.map.znear * extent, model.vis.map.zfar * extent
 
+    @property
+    def far_clip(self) -> float:
+        """Depth of the far clipping plane, metres: the largest depth a camera reports."""
+        return float(self._far)
+
     def close(self) -> None:
-        for renderer in self._renderers.values():
-            renderer.close()
-        self._renderers.clear()
+        self._finalizer()
+
+    @staticmethod
+    def _close_all(*pools: dict) -> None:
+        for pool in pools:
+            for renderer in pool.values():
+                renderer.close()
+            pool.clear()
 
     def _renderer(self, size: int) -> mujoco.Renderer:
         if size not in self._renderers:
             self._renderers[size] = mujoco.Renderer(self.model, size, size)
+            self._close_at_exit()
         return self._renderers[size]
+
+    def _close_at_exit(self) -> None:
+        # Registered after the first GL context exists, hence after mujoco's atexit eglTerminate, so it
+        # runs before it (atexit is last-in first-out).
+        if not self._exit_hook:
+            atexit.register(self._finalizer)
+            self._exit_hook = True
 
     def render_rgb(self, camera: str, size: int) -> np.ndarray:
         """(size, size, 3) uint8, upright."""
@@ -183,7 +273,10 @@ class SceneObserver:
             depth = r.render().copy()
         finally:
             r.disable_depth_rendering()
-        if self.model.cam_projection[self.model.camera(camera).id] == mujoco.mjtProjection.mjPROJ_ORTHOGRAPHIC:
+        if (
+            self.model.cam_projection[self.model.camera(camera).id]
+            == mujoco.mjtProjection.mjPROJ_ORTHOGRAPHIC
+        ):
             # The renderer linearises depth as for a perspective camera; an orthographic depth buffer is
             # already linear in distance, so undo that and rescale.
             z = (1.0 - self._near / depth) / (1.0 - self._near / self._far)
@@ -212,10 +305,15 @@ class SceneObserver:
             u = (np.arange(size) + 0.5 - size / 2) / f
             xs, ys = np.meshgrid(u, -u)  # row 0 is the top of the image: +y in the camera frame
             self._rays[key] = np.stack([xs, ys, -np.ones_like(xs)], axis=-1).reshape(-1, 3)
-        depth = self.render_depth(camera, size).reshape(-1, 1)
-        ids = self.render_geom_ids(camera, size).reshape(-1)
-        xyz = self.data.cam_xpos[cam] + (self._rays[key] * depth) @ self.data.cam_xmat[cam].reshape(3, 3).T
-        return np.hstack([xyz, self._colours[ids]])  # id -1 picks the background row
+        if size not in self._depth_id_passes:
+            self._depth_id_passes[size] = DepthAndGeomPass(self.model, size)
+            self._close_at_exit()
+        depth, ids = self._depth_id_passes[size].render(self.data, cam, self._scene_option)
+        xyz = (
+            self.data.cam_xpos[cam]
+            + (self._rays[key] * depth.reshape(-1, 1)) @ self.data.cam_xmat[cam].reshape(3, 3).T
+        )
+        return np.hstack([xyz, self._colours[ids.reshape(-1)]])  # id -1 picks the background row
 
     def workspace_points(self) -> np.ndarray:
         """(M, 6) points of all point-cloud cameras that fall inside the workspace cube."""

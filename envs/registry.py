@@ -19,6 +19,22 @@ if TYPE_CHECKING:
 
 TASK_MODULES = ("stack", "nut_assembly", "pick_place")
 
+# The twelve tasks of the MimicGen benchmark (Equivariant Diffusion Policy's evaluation suite).
+BENCHMARK = (
+    ("Stack", "D1"),
+    ("StackThree", "D1"),
+    ("Square", "D2"),
+    ("Threading", "D2"),
+    ("Coffee", "D2"),
+    ("ThreePieceAssembly", "D2"),
+    ("HammerCleanup", "D1"),
+    ("MugCleanup", "D1"),
+    ("Kitchen", "D1"),
+    ("NutAssembly", "D0"),
+    ("PickPlace", "D0"),
+    ("CoffeePreparation", "D1"),
+)
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -67,4 +83,6 @@ def get_task(name: str) -> TaskSpec:
         return specs[name]
     if name in by_id:
         return by_id[name]
-    raise ValueError(f"unknown task {name!r}; valid tasks: {sorted(specs)} (or their ids, e.g. {next(iter(by_id))})")
+    raise ValueError(
+        f"unknown task {name!r}; valid tasks: {sorted(specs)} (or their ids, e.g. {next(iter(by_id))})"
+    )

@@ -25,7 +25,9 @@ def _fmt(values) -> str:
 class SceneMixin:
     """Adds equirobot's cameras to a robosuite ``ManipulationEnv`` subclass's model."""
 
-    def __init__(self, *, workspace: Workspace, agentview_full: bool = False, swap_agentview: bool = False, **kwargs):
+    def __init__(
+        self, *, workspace: Workspace, agentview_full: bool = False, swap_agentview: bool = False, **kwargs
+    ):
         self.workspace = workspace
         self.agentview_full = agentview_full or swap_agentview
         self.swap_agentview = swap_agentview

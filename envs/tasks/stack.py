@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
 from robosuite.environments.manipulation.stack import Stack
 
 from equirobot_envs.experts import CLOSED, OPEN, Waypoint, grasp_yaw, top_down

@@ -1,0 +1,40 @@
+"""``equirobot tasks``: the task registry as a table, with the benchmark tasks not built yet."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from equirobot.config import TasksConfig
+from equirobot_envs.registry import BENCHMARK, task_specs
+
+
+def run(cfg: TasksConfig) -> None:
+    """Print the registry and the benchmark tasks still missing."""
+    specs = task_specs()
+    table = Table(title="equirobot tasks")
+    for column in ("config", "gymnasium id", "horizon", "objects", "variants", "MimicGen-12"):
+        table.add_column(column)
+    variants: dict[str, list[str]] = {}
+    for spec in specs.values():
+        variants.setdefault(spec.name, []).append(spec.variant)
+    for spec in specs.values():
+        table.add_row(
+            spec.config_name,
+            spec.env_id,
+            str(spec.horizon),
+            ", ".join(spec.objects),
+            " ".join(variants[spec.name]),
+            "yes" if (spec.name, spec.variant) in BENCHMARK else "",
+        )
+    console = Console(width=max(Console().width, 150))  # piped output gets 80 columns: ids would be cut
+    console.print(table)
+    missing = [
+        f"{name} {variant}"
+        for name, variant in BENCHMARK
+        if f"{name}-{variant}" not in {f"{s.name}-{s.variant}" for s in specs.values()}
+    ]
+    built = len(BENCHMARK) - len(missing)
+    console.print(
+        f"MimicGen benchmark: {built}/{len(BENCHMARK)} tasks built; not built yet: {', '.join(missing)}"
+    )

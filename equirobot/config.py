@@ -1,0 +1,129 @@
+"""Typed configs of the ``equirobot`` commands.
+
+Each command's config is a dataclass registered in hydra's ConfigStore as ``<command>_schema``; the
+YAML file of the same command under ``configs/`` starts from it. A misspelt key or a value of the
+wrong type is refused by hydra; a value of the right type that makes no sense (an unknown task, a
+negative episode count) is refused by ``__post_init__`` before any simulation starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+
+from equirobot_envs.base import CONTROL_MODES
+from equirobot_envs.observations import OBS_MODES, ObservationConfig
+from equirobot_envs.registry import get_task
+
+AGENTS = ("expert",)
+
+
+@dataclass
+class EnvConfig:
+    """Which task and how it is observed and controlled; every command that runs a task has these."""
+
+    task: str = "stack_d1"
+    """Task config name (``equirobot tasks`` lists them) or gymnasium id."""
+    obs: list[str] = field(default_factory=lambda: ["state"])
+    """Observation modes, any of: state, rgb, depth, point_cloud, voxels, heightmap."""
+    control: str = "abs"
+    """abs (10-D world-frame target pose, rot6d) or delta (7-D OSC delta)."""
+    image_size: int = 84
+    n_points: int = 1024
+    voxel_size: int = 64
+    heightmap_size: int = 64
+    point_cloud_cameras: list[str] = field(default_factory=lambda: ["agentview", "sideview", "birdview"])
+    point_cloud_camera_size: int = 112
+
+    def __post_init__(self) -> None:
+        get_task(self.task)  # raises with the list of valid tasks
+        if self.control not in CONTROL_MODES:
+            raise ValueError(f"control={self.control!r} is not a control mode; valid: {list(CONTROL_MODES)}")
+        self.observation_config()  # raises on unknown modes and non-positive sizes
+
+    def observation_config(self) -> ObservationConfig:
+        return ObservationConfig(
+            modes=tuple(self.obs),
+            image_size=self.image_size,
+            point_cloud_cameras=tuple(self.point_cloud_cameras),
+            point_cloud_camera_size=self.point_cloud_camera_size,
+            n_points=self.n_points,
+            voxel_size=self.voxel_size,
+            heightmap_size=self.heightmap_size,
+        )
+
+    def env_kwargs(self) -> dict:
+        """Keyword arguments for ``gymnasium.make`` of this task."""
+        return {
+            "obs_modes": tuple(self.obs),
+            "control": self.control,
+            "image_size": self.image_size,
+            "n_points": self.n_points,
+            "voxel_size": self.voxel_size,
+            "heightmap_size": self.heightmap_size,
+            "point_cloud_cameras": tuple(self.point_cloud_cameras),
+            "point_cloud_camera_size": self.point_cloud_camera_size,
+        }
+
+
+@dataclass
+class TasksConfig:
+    """``equirobot tasks``: list the task registry."""
+
+
+@dataclass
+class RolloutConfig(EnvConfig):
+    """``equirobot rollout``: run an agent for some episodes, report success, optionally record videos."""
+
+    agent: str = "expert"
+    """Who acts: ``expert`` (the task's scripted expert on privileged state)."""
+    episodes: int = 5
+    seed: int = 0
+    """Episode i is reset with seed ``seed + i``."""
+    video: bool = False
+    video_episodes: int = 3
+    """Record at most this many episodes (rendering a video frame costs more than a step)."""
+    video_size: int = 192
+    video_camera: str = "agentview"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.agent not in AGENTS:
+            raise ValueError(f"agent={self.agent!r} is not an agent; valid: {list(AGENTS)}")
+        if self.episodes <= 0:
+            raise ValueError(f"episodes must be positive, got {self.episodes}")
+        if self.video_size <= 0 or self.video_episodes < 0:
+            raise ValueError(
+                f"video_size must be positive and video_episodes >= 0, got {self.video_size}, "
+                f"{self.video_episodes}"
+            )
+
+
+@dataclass
+class BenchObsConfig(EnvConfig):
+    """``equirobot bench obs``: time one env step per observation mode against physics alone."""
+
+    modes: list[str] = field(default_factory=lambda: ["physics", *OBS_MODES])
+    """``physics`` is proprio only (no rendering): the reference."""
+    steps: int = 40
+    warmup: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        unknown = [m for m in self.modes if m != "physics" and m not in OBS_MODES]
+        if unknown:
+            raise ValueError(f"unknown modes {unknown} to benchmark; valid: {['physics', *OBS_MODES]}")
+        if self.steps <= 0 or self.warmup < 0:
+            raise ValueError(f"steps must be positive and warmup >= 0, got {self.steps}, {self.warmup}")
+
+
+SCHEMAS = {"tasks": TasksConfig, "rollout": RolloutConfig, "bench_obs": BenchObsConfig}
+
+
+def register_schemas() -> None:
+    """Make every command schema available to hydra as ``<command>_schema``."""
+    store = ConfigStore.instance()
+    for name, schema in SCHEMAS.items():
+        store.store(name=f"{name}_schema", node=schema)

@@ -1,0 +1,23 @@
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import gymnasium as gym  # noqa: E402
+import pytest  # noqa: E402
+
+import equirobot_envs  # noqa: E402,F401  (registers the tasks)
+
+
+@pytest.fixture
+def make_env():
+    """gymnasium.make that closes every env it made at the end of the test."""
+    made = []
+
+    def make(task: str = "stack_d1", **kwargs):
+        env = gym.make(equirobot_envs.get_task(task).env_id, **kwargs)
+        made.append(env)
+        return env
+
+    yield make
+    for env in made:
+        env.close()

@@ -1,0 +1,81 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def equirobot(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from equirobot.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def test_tasks_lists_every_task():
+    result = equirobot("tasks")
+    assert result.returncode == 0, result.stderr
+    for task_id in ("equirobot/Stack-D1-v0", "equirobot/Square-D2-v0", "equirobot/PickPlace-D0-v0"):
+        assert task_id in result.stdout
+    assert "not built yet" in result.stdout and "Threading D2" in result.stdout
+
+
+def test_rollout_reports_success_and_writes_videos(tmp_path):
+    result = equirobot(
+        "rollout",
+        "task=stack_d0",
+        "episodes=2",
+        "video=true",
+        "video_episodes=1",
+        "video_size=64",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "rollout.json").read_text())
+    assert summary["episodes"] == 2 and summary["success_rate"] == 1.0
+    videos = list((tmp_path / "videos").glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 1000
+    assert "success 2/2" in result.stdout
+
+
+def test_bench_obs_writes_json(tmp_path):
+    result = equirobot(
+        "bench", "obs", "steps=2", "warmup=0", "modes=[physics,point_cloud]", f"hydra.run.dir={tmp_path}"
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "bench_obs.json").read_text())
+    assert set(report["results"]) == {"physics", "point_cloud"}
+    assert report["results"]["point_cloud"]["ms_median"] > 0
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("task=stack_d9", "valid tasks"),
+        ("obs=[pointcloud]", "valid modes"),
+        ("control=velocity", "valid: ['abs', 'delta']"),
+        ("episodes=0", "episodes must be positive"),
+        ("agent=robot", "valid: ['expert']"),
+    ],
+)
+def test_bad_config_values_are_refused_before_simulation(override, message, tmp_path):
+    result = equirobot("rollout", override, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "rollout.json").exists()
+
+
+def test_misspelt_key_and_wrong_type_are_refused(tmp_path):
+    misspelt = equirobot("rollout", "episode=3", f"hydra.run.dir={tmp_path}")
+    assert misspelt.returncode != 0 and "episode" in misspelt.stderr
+    wrong_type = equirobot("rollout", "episodes=many", f"hydra.run.dir={tmp_path}")
+    assert wrong_type.returncode != 0 and "episodes" in wrong_type.stderr
+
+
+def test_unknown_command_prints_usage():
+    result = equirobot("fly")
+    assert result.returncode == 2 and "commands:" in result.stderr and "rollout" in result.stderr
