@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("tasks", "equirobot.commands.tasks:run"),
     "rollout": ("rollout", "equirobot.commands.rollout:run"),
     "bench obs": ("bench_obs", "equirobot.commands.bench_obs:run"),
+    "bench experts": ("bench_experts", "equirobot.commands.bench_experts:run"),
 }
 
 USAGE = "usage: equirobot <command> [key=value ...]\n\ncommands:\n" + "\n".join(

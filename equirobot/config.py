@@ -14,7 +14,7 @@ from hydra.core.config_store import ConfigStore
 
 from equirobot_envs.base import CONTROL_MODES
 from equirobot_envs.observations import OBS_MODES, ObservationConfig
-from equirobot_envs.registry import get_task
+from equirobot_envs.registry import get_task, task_specs
 
 AGENTS = ("expert",)
 
@@ -119,7 +119,31 @@ class BenchObsConfig(EnvConfig):
             raise ValueError(f"steps must be positive and warmup >= 0, got {self.steps}, {self.warmup}")
 
 
-SCHEMAS = {"tasks": TasksConfig, "rollout": RolloutConfig, "bench_obs": BenchObsConfig}
+@dataclass
+class BenchExpertsConfig:
+    """``equirobot bench experts``: success rate of the scripted experts over many seeds."""
+
+    tasks: list[str] = field(default_factory=lambda: list(task_specs()))
+    controls: list[str] = field(default_factory=lambda: list(CONTROL_MODES))
+    episodes: int = 50
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        for task in self.tasks:
+            get_task(task)
+        unknown = [c for c in self.controls if c not in CONTROL_MODES]
+        if unknown:
+            raise ValueError(f"unknown control modes {unknown}; valid: {list(CONTROL_MODES)}")
+        if self.episodes <= 0 or self.workers <= 0:
+            raise ValueError(f"episodes and workers must be positive, got {self.episodes}, {self.workers}")
+
+
+SCHEMAS = {
+    "tasks": TasksConfig,
+    "rollout": RolloutConfig,
+    "bench_obs": BenchObsConfig,
+    "bench_experts": BenchExpertsConfig,
+}
 
 
 def register_schemas() -> None:

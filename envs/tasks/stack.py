@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 from robosuite.environments.manipulation.stack import Stack
 
 from equirobot_envs.experts import CLOSED, OPEN, Waypoint, grasp_yaw, top_down
@@ -31,10 +32,21 @@ class StackScene(SceneMixin, Stack):
         self.placement_initializer.y_range = [-self.xy_range, self.xy_range]
 
 
+def _finger_clearance(grasp_pos: np.ndarray, yaw: float, obstacle: np.ndarray) -> float:
+    """Horizontal distance from ``obstacle`` to the nearer finger of a top-down grasp at ``yaw``."""
+    opening = np.array([-np.sin(yaw), np.cos(yaw)])  # fingers open along yaw + pi/2 (see top_down)
+    fingers = grasp_pos[:2] + np.outer([-1, 1], 0.05 * opening)
+    return float(np.min(np.linalg.norm(fingers - obstacle[:2], axis=1)))
+
+
 def expert(env) -> Iterator[Waypoint]:
     """Grasp cubeA from above, lift, carry over cubeB, lower until it rests, release."""
     a_pos, a_rot = env.body_pose("cubeA")
-    grip = top_down(grasp_yaw(a_rot, symmetry=4))
+    b_pos, _ = env.body_pose("cubeB")
+    # Of the two finger axes that fit the cube, take the one whose fingers land farther from cubeB
+    # (in D0 the cubes often touch).
+    yaws = [grasp_yaw(a_rot, symmetry=2, offset=k * np.pi / 2) for k in (0, 1)]
+    grip = top_down(max(yaws, key=lambda yaw: _finger_clearance(a_pos, yaw, b_pos)))
     yield Waypoint(a_pos + [0, 0, 0.10], grip, OPEN, tolerance=0.02)
     yield Waypoint(a_pos + [0, 0, 0.0], grip, OPEN, tolerance=0.008, speed=0.008)
     yield Waypoint(a_pos, grip, CLOSED, tolerance=0.02, hold=8)
