@@ -1,0 +1,118 @@
+"""How each robot quantity transforms: vectors of numbers as escnn field types.
+
+A :class:`Layout` names the parts of a flat vector (an action, a proprio vector) and the kind of each
+part: ``scalar`` (unchanged: z, gripper), ``vector`` (a horizontal 2-D vector: x y, each rot6d column
+pair), ``mirrored_vector`` (a 2-D vector that a reflection also negates: rot6d's middle column, the
+horizontal part of an axis-angle) and ``pseudo_scalar`` (negated by reflections: the vertical part of
+an axis-angle). For C_N the mirrored kinds equal the plain ones. ``field_type`` turns a layout into an
+escnn ``FieldType`` plus the permutation from the layout's channel order to the field's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from escnn import nn as enn
+from escnn.group import Representation
+
+from equirobot.symmetry.group import SceneSymmetry
+
+KINDS = ("scalar", "pseudo_scalar", "vector", "mirrored_vector")
+
+
+def representation(sym: SceneSymmetry, kind: str) -> Representation:
+    """The escnn representation of one part kind."""
+    if kind == "scalar":
+        return sym.group.trivial_representation
+    if kind == "pseudo_scalar":
+        return sym.sign_irrep
+    if kind == "vector":
+        return sym.vector_irrep
+    if kind == "mirrored_vector":
+        return sym.vector_irrep.tensor(sym.sign_irrep) if sym.flips else sym.vector_irrep
+    raise ValueError(f"unknown representation kind {kind!r}; valid: {list(KINDS)}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Named parts of a flat vector: ``(name, channel indices, kind)``, covering every channel once."""
+
+    name: str
+    parts: tuple[tuple[str, tuple[int, ...], str], ...]
+
+    def __post_init__(self) -> None:
+        channels = sorted(i for _, idx, _ in self.parts for i in idx)
+        if channels != list(range(len(channels))):
+            raise ValueError(f"layout {self.name}: parts must cover channels 0..n-1 once, got {channels}")
+        for part, idx, kind in self.parts:
+            expected = 1 if kind in ("scalar", "pseudo_scalar") else 2
+            if kind not in KINDS or len(idx) != expected:
+                raise ValueError(f"layout {self.name}: part {part} of kind {kind!r} has channels {idx}")
+
+    @property
+    def size(self) -> int:
+        return sum(len(idx) for _, idx, _ in self.parts)
+
+    @property
+    def permutation(self) -> list[int]:
+        """Field channel c holds layout channel ``permutation[c]``."""
+        return [i for _, idx, _ in self.parts for i in idx]
+
+    def field_type(self, sym: SceneSymmetry, gspace=None) -> enn.FieldType:
+        """The escnn field type of this layout (on ``sym.gspace2d`` unless another gspace is given)."""
+        gspace = gspace or sym.gspace2d
+        return enn.FieldType(gspace, [representation(sym, kind) for _, _, kind in self.parts])
+
+    def to_fields(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., size) layout order -> field order (along the last dim)."""
+        return x[..., self.permutation]
+
+    def from_fields(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., size) field order -> layout order."""
+        inverse = torch.empty(self.size, dtype=torch.long)
+        inverse[self.permutation] = torch.arange(self.size)
+        return x[..., inverse]
+
+    def concat(self, other: Layout, name: str | None = None) -> Layout:
+        """Concatenation: the parts of ``self``, then those of ``other`` with shifted channels."""
+        shift = self.size
+        moved = tuple((p, tuple(i + shift for i in idx), k) for p, idx, k in other.parts)
+        return Layout(name or f"{self.name}+{other.name}", self.parts + moved)
+
+
+def _pose_parts(prefix: str, pos: int, rot6d: int) -> tuple:
+    """Parts of a position (3 channels at ``pos``, relative to the symmetry axis) and a rot6d at ``rot6d``."""
+    return (
+        (f"{prefix}xy", (pos, pos + 1), "vector"),
+        (f"{prefix}z", (pos + 2,), "scalar"),
+        (f"{prefix}rot6d_col0", (rot6d, rot6d + 3), "vector"),
+        (f"{prefix}rot6d_col1", (rot6d + 1, rot6d + 4), "mirrored_vector"),
+        (f"{prefix}rot6d_col2", (rot6d + 2, rot6d + 5), "vector"),
+    )
+
+
+ABS_ACTION = Layout("abs_action", (*_pose_parts("", 0, 3), ("gripper", (9,), "scalar")))
+"""[pos (3), rot6d (6), gripper]: position relative to the symmetry axis."""
+
+DELTA_ACTION = Layout(
+    "delta_action",
+    (
+        ("dxy", (0, 1), "vector"),
+        ("dz", (2,), "scalar"),
+        ("dw_xy", (3, 4), "mirrored_vector"),
+        ("dw_z", (5,), "pseudo_scalar"),
+        ("gripper", (6,), "scalar"),
+    ),
+)
+"""[dpos (3), daxis-angle (3), gripper] in the world frame."""
+
+
+def pose_layout(name: str) -> Layout:
+    """[pos (3), rot6d (6)] of one body, position relative to the symmetry axis."""
+    return Layout(name, _pose_parts(f"{name}_", 0, 3))
+
+
+def scalars_layout(name: str, n: int) -> Layout:
+    """``n`` invariant channels (gripper joint positions, ...)."""
+    return Layout(name, tuple((f"{name}_{i}", (i,), "scalar") for i in range(n)))
