@@ -1,0 +1,1 @@
+"""Equivariant networks: temporal convolutions, the denoiser, encoders, relaxed layers, heads."""

@@ -1,0 +1,125 @@
+"""Equivariant temporal convolution: the building block of the denoiser."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from escnn import nn as enn
+from escnn.nn.modules.basismanager import BlocksBasisExpansion
+from torch import nn
+
+
+def invariant_bias_expansion(field_type: enn.FieldType) -> torch.Tensor:
+    """(size, n) matrix mapping one bias per trivial irrep of ``field_type`` into its channels.
+
+    A bias is equivariant only along invariant directions: for a regular field that is the constant
+    vector, for a 2-D vector field there is none.
+    """
+    columns = []
+    offset = 0
+    for rep in field_type.representations:
+        p = 0
+        for irrep_id in rep.irreps:
+            irrep = field_type.fibergroup.irrep(*irrep_id)
+            if irrep.is_trivial():
+                column = torch.zeros(field_type.size)
+                column[offset : offset + rep.size] = torch.as_tensor(rep.change_of_basis[:, p])
+                columns.append(column)
+            p += irrep.size
+        offset += rep.size
+    return torch.stack(columns, 1) if columns else torch.zeros(field_type.size, 0)
+
+
+class EquivariantConv1d(nn.Module):
+    r"""1-D convolution over time whose every tap is a G-equivariant linear map ``in_type -> out_type``.
+
+    The group acts on channels, not on time, so equivariance constrains each tap alone:
+    :math:`W_t \rho_{in}(g) = \rho_{out}(g) W_t` for all g and t. Each tap is expanded from escnn's basis of
+    such intertwiners (``escnn.nn.Linear``'s basis, shared by all taps), so the layer is exactly
+    equivariant for any field types of ``escnn.gspaces.no_base_space``. Input and output are plain
+    tensors (B, C, T) with channels in field order; ``transpose=True`` gives the transposed convolution
+    (upsampling) with the same constraint. In eval mode the expanded kernel is cached.
+    """
+
+    def __init__(
+        self,
+        in_type: enn.FieldType,
+        out_type: enn.FieldType,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int | None = None,
+        transpose: bool = False,
+        output_padding: int = 0,
+        bias: bool = True,
+    ):
+        super().__init__()
+        self.in_type, self.out_type = in_type, out_type
+        self.kernel_size, self.stride, self.transpose = kernel_size, stride, transpose
+        self.output_padding = output_padding
+        self.padding = kernel_size // 2 if padding is None else padding
+        self.basis = BlocksBasisExpansion(
+            in_type.representations,
+            out_type.representations,
+            in_type.gspace.build_fiber_intertwiner_basis,
+            np.zeros((1, 1)),
+        )
+        self.taps = nn.Parameter(torch.randn(kernel_size, self.basis.dimension()))
+        with torch.no_grad():  # He initialisation of the expanded kernel (escnn's exact one is slow)
+            kernel, _ = self.expand()
+            self.taps *= math.sqrt(2.0 / (in_type.size * kernel_size)) / kernel.std().clamp_min(1e-12)
+        expansion = invariant_bias_expansion(out_type)
+        self.register_buffer("bias_expansion", expansion)
+        self.bias = nn.Parameter(torch.zeros(expansion.shape[1])) if bias and expansion.shape[1] else None
+        self._cache: tuple[torch.Tensor, torch.Tensor | None] | None = None
+
+    def expand(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(out, in, k) kernel (``(in, out, k)`` if transposed) and (out,) bias, as plain tensors."""
+        out_size, in_size = self.out_type.size, self.in_type.size
+        kernel = torch.stack([self.basis(w).reshape(out_size, in_size) for w in self.taps], -1)
+        if self.transpose:
+            kernel = kernel.transpose(0, 1)
+        bias = self.bias_expansion @ self.bias if getattr(self, "bias", None) is not None else None
+        return kernel, bias
+
+    def train(self, mode: bool = True):
+        self._cache = None
+        return super().train(mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != self.in_type.size:
+            raise ValueError(f"expected {self.in_type.size} channels ({self.in_type}), got {x.shape[1]}")
+        if self.training:
+            kernel, bias = self.expand()
+        else:
+            if self._cache is None:
+                with torch.no_grad():
+                    self._cache = self.expand()
+            kernel, bias = self._cache
+        if self.transpose:
+            return F.conv_transpose1d(
+                x, kernel, bias, stride=self.stride, padding=self.padding, output_padding=self.output_padding
+            )
+        return F.conv1d(x, kernel, bias, stride=self.stride, padding=self.padding)
+
+    def export(self) -> nn.Module:
+        """The same layer as a plain ``nn.Conv1d`` / ``nn.ConvTranspose1d``."""
+        with torch.no_grad():
+            kernel, bias = self.expand()
+        cls = nn.ConvTranspose1d if self.transpose else nn.Conv1d
+        extra = {"output_padding": self.output_padding} if self.transpose else {}
+        conv = cls(
+            self.in_type.size,
+            self.out_type.size,
+            self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            bias=bias is not None,
+            **extra,
+        )
+        conv.weight.data.copy_(kernel)
+        if bias is not None:
+            conv.bias.data.copy_(bias)
+        return conv
