@@ -123,3 +123,97 @@ class EquivariantConv1d(nn.Module):
         if bias is not None:
             conv.bias.data.copy_(bias)
         return conv
+
+
+class RegularGroupConv1d(nn.Module):
+    r"""Temporal convolution between regular fields of a cyclic group C_N, computed in its Fourier domain.
+
+    An equivariant map between regular fields of C_N is a circular convolution over the group axis,
+    :math:`y_o[g] = \sum_{i,h} w_{oi}[g - h] \, x_i[h]` (per tap). The discrete Fourier transform over the
+    group turns it into one complex C_out x C_in matrix per frequency k = 0..N/2, so a layer costs
+    4 (N/2 + 1) C_out C_in multiply-adds per position and tap instead of the N^2 C_out C_in of the
+    expanded dense kernel (3.2x fewer for C8), and reads N times fewer weights. It is the same function
+    class as :class:`EquivariantConv1d` between regular fields (exactly equivariant, same parameter count).
+    """
+
+    def __init__(
+        self,
+        in_type: enn.FieldType,
+        out_type: enn.FieldType,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int | None = None,
+        transpose: bool = False,
+        output_padding: int = 0,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if not is_cyclic_regular(in_type) or not is_cyclic_regular(out_type):
+            raise ValueError(f"RegularGroupConv1d needs regular fields of a cyclic group, got {in_type}, {out_type}")
+        self.in_type, self.out_type = in_type, out_type
+        self.order = in_type.fibergroup.order()
+        self.c_in, self.c_out = len(in_type), len(out_type)
+        self.kernel_size, self.stride, self.transpose = kernel_size, stride, transpose
+        self.padding = kernel_size // 2 if padding is None else padding
+        self.output_padding = output_padding
+        fan_in = in_type.size * kernel_size
+        self.weight = nn.Parameter(torch.randn(self.c_out, self.c_in, self.order, kernel_size) * math.sqrt(2 / fan_in))
+        self.bias = nn.Parameter(torch.zeros(self.c_out)) if bias else None  # constant over the group: invariant
+        self._cache: torch.Tensor | None = None
+
+    def fourier_kernel(self) -> torch.Tensor:
+        """(K * 2 C_out, 2 C_in, k) real kernel of the grouped convolution over K = N/2 + 1 frequencies."""
+        w = torch.fft.rfft(self.weight, dim=2)  # (C_out, C_in, K, k)
+        wr, wi = w.real.permute(2, 0, 1, 3), w.imag.permute(2, 0, 1, 3)  # (K, C_out, C_in, k)
+        # Complex product (a + ib)(x + iy) as a real 2x2 block acting on [x; y].
+        blocks = torch.cat([torch.cat([wr, -wi], 2), torch.cat([wi, wr], 2)], 1)  # (K, 2 C_out, 2 C_in, k)
+        if self.transpose:
+            blocks = blocks.transpose(1, 2)  # conv_transpose1d weights are (in, out / groups, k)
+        return blocks.reshape(-1, blocks.shape[2], self.kernel_size)
+
+    def train(self, mode: bool = True):
+        self._cache = None
+        return super().train(mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != self.in_type.size:
+            raise ValueError(f"expected {self.in_type.size} channels ({self.in_type}), got {x.shape[1]}")
+        if self.training:
+            kernel = self.fourier_kernel()
+        else:
+            if self._cache is None:
+                with torch.no_grad():
+                    self._cache = self.fourier_kernel()
+            kernel = self._cache
+        b, _, t = x.shape
+        n_freq = self.order // 2 + 1
+        spectrum = torch.fft.rfft(x.reshape(b, self.c_in, self.order, t), dim=2)  # (B, C_in, K, T)
+        stacked = torch.stack([spectrum.real, spectrum.imag], 1).permute(0, 3, 1, 2, 4)  # (B, K, 2, C_in, T)
+        stacked = stacked.reshape(b, n_freq * 2 * self.c_in, t)
+        if self.transpose:
+            out = F.conv_transpose1d(stacked, kernel, None, self.stride, self.padding, self.output_padding,
+                                     groups=n_freq)
+        else:
+            out = F.conv1d(stacked, kernel, None, self.stride, self.padding, groups=n_freq)
+        out = out.reshape(b, n_freq, 2, self.c_out, -1).permute(0, 3, 1, 4, 2)  # (B, C_out, K, T', 2)
+        y = torch.fft.irfft(torch.complex(out[..., 0], out[..., 1]), n=self.order, dim=2)  # (B, C_out, N, T')
+        if self.bias is not None:
+            y = y + self.bias[:, None, None]
+        return y.reshape(b, self.out_type.size, -1)
+
+
+def is_cyclic_regular(field_type: enn.FieldType) -> bool:
+    """Whether every field is the regular representation of a cyclic group of order > 1."""
+    group = field_type.fibergroup
+    return (
+        type(group).__name__ == "CyclicGroup"
+        and group.order() > 1
+        and all(rep.name == group.regular_representation.name for rep in field_type.representations)
+    )
+
+
+def make_conv1d(in_type: enn.FieldType, out_type: enn.FieldType, kernel_size: int, **kwargs) -> nn.Module:
+    """The fastest exact temporal convolution for these field types (see :class:`RegularGroupConv1d`)."""
+    if is_cyclic_regular(in_type) and is_cyclic_regular(out_type):
+        return RegularGroupConv1d(in_type, out_type, kernel_size, **kwargs)
+    return EquivariantConv1d(in_type, out_type, kernel_size, **kwargs)

@@ -23,7 +23,7 @@ import torch
 from escnn import nn as enn
 from torch import nn
 
-from equirobot.nn.conv1d import EquivariantConv1d
+from equirobot.nn.conv1d import make_conv1d
 from equirobot.nn.fields import fiber, layout_type, regular, trivial
 from equirobot.symmetry.group import SceneSymmetry
 from equirobot.symmetry.representations import Layout
@@ -56,7 +56,7 @@ class ConvBlock(nn.Module):
 
     def __init__(self, in_type: enn.FieldType, out_type: enn.FieldType, kernel_size: int):
         super().__init__()
-        self.conv = EquivariantConv1d(in_type, out_type, kernel_size)
+        self.conv = make_conv1d(in_type, out_type, kernel_size)
         self.norm = FieldGroupNorm(out_type)
         self.act = nn.Mish()
 
@@ -74,8 +74,8 @@ class ResidualBlock(nn.Module):
         self.block1 = ConvBlock(in_type, out_type, kernel_size)
         self.block2 = ConvBlock(out_type, out_type, kernel_size)
         film_type = enn.FieldType(out_type.gspace, 2 * out_type.representations)
-        self.film = EquivariantConv1d(cond_type, film_type, 1)  # an equivariant linear map
-        self.residual = EquivariantConv1d(in_type, out_type, 1) if in_type != out_type else nn.Identity()
+        self.film = make_conv1d(cond_type, film_type, 1)  # an equivariant linear map
+        self.residual = make_conv1d(in_type, out_type, 1) if in_type != out_type else nn.Identity()
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         scale, shift = self.film(nn.functional.mish(cond)[..., None]).chunk(2, dim=1)
@@ -126,7 +126,7 @@ class ConditionalUnet1D(nn.Module):
                     [
                         ResidualBlock(in_type, t, cond_all, kernel_size),
                         ResidualBlock(t, t, cond_all, kernel_size),
-                        nn.Identity() if last else EquivariantConv1d(t, t, 3, stride=2, padding=1),
+                        nn.Identity() if last else make_conv1d(t, t, 3, stride=2, padding=1),
                     ]
                 )
             )
@@ -142,12 +142,12 @@ class ConditionalUnet1D(nn.Module):
                     [
                         ResidualBlock(skip + skip, out, cond_all, kernel_size),
                         ResidualBlock(out, out, cond_all, kernel_size),
-                        EquivariantConv1d(out, out, 4, stride=2, padding=1, transpose=True),
+                        make_conv1d(out, out, 4, stride=2, padding=1, transpose=True),
                     ]
                 )
             )
         self.final = nn.Sequential(
-            ConvBlock(types[0], types[0], kernel_size), EquivariantConv1d(types[0], self.action_type, 1)
+            ConvBlock(types[0], types[0], kernel_size), make_conv1d(types[0], self.action_type, 1)
         )
 
     def forward(self, noisy_actions: torch.Tensor, step: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
