@@ -1,0 +1,112 @@
+"""Encoders of grid observations: steerable CNNs (escnn) for images and voxels, a plain CNN for wrist views.
+
+A steerable convolution on a square grid is exactly equivariant to the rotations that map the grid onto
+itself (multiples of 90 degrees) and mirrors; for the other elements of C8 (45 degrees) it is
+equivariant up to the discretisation of the filters, which ``equivariance_error`` measures.
+"""
+
+from __future__ import annotations
+
+import torch
+from escnn import gspaces
+from escnn import nn as enn
+from torch import nn
+
+from equirobot.nn.fields import regular, trivial
+from equirobot.symmetry.group import SceneSymmetry
+
+
+class _ResidualStage(nn.Module):
+    """conv(stride 1) -> BN -> ReLU -> conv -> BN, plus the input (1x1 conv if widths differ), ReLU; then max pool."""
+
+    def __init__(self, in_type: enn.FieldType, out_type: enn.FieldType, conv, pool, kernel_size: int):
+        super().__init__()
+        pad = kernel_size // 2
+        self.body = enn.SequentialModule(
+            conv(in_type, out_type, kernel_size, padding=pad, bias=False),
+            enn.InnerBatchNorm(out_type),
+            enn.ReLU(out_type, inplace=True),
+            conv(out_type, out_type, kernel_size, padding=pad, bias=False),
+            enn.InnerBatchNorm(out_type),
+        )
+        self.skip = conv(in_type, out_type, 1, bias=False) if in_type != out_type else enn.IdentityModule(in_type)
+        self.act = enn.ReLU(out_type, inplace=True)
+        self.pool = pool(out_type, 2)
+
+    def forward(self, x: enn.GeometricTensor) -> enn.GeometricTensor:
+        return self.pool(self.act(self.body(x) + self.skip(x)))
+
+
+class SteerableGridEncoder(nn.Module):
+    """(B, C, *grid) -> (B, out_fields * |G|) regular features, for 2-D images or 3-D voxel grids.
+
+    Residual stages halve the resolution each; a global max pool removes the grid, keeping the regular
+    fields (whose group axis carries the orientation). ``dims=2`` acts on images by rotating them about
+    their centre (a top-down view); ``dims=3`` on voxel grids indexed [x, y, z] by rotating about z.
+    """
+
+    def __init__(
+        self,
+        sym: SceneSymmetry,
+        in_channels: int,
+        dims: int = 2,
+        widths: tuple[int, ...] = (8, 16, 32, 64),
+        out_fields: int = 64,
+        kernel_size: int = 3,
+    ):
+        super().__init__()
+        if dims not in (2, 3):
+            raise ValueError(f"dims must be 2 (images) or 3 (voxels), got {dims}")
+        self.sym, self.dims = sym, dims
+        gspace = sym.gspace2d if dims == 2 else sym.gspace3d
+        conv = enn.R2Conv if dims == 2 else enn.R3Conv
+        pool = enn.PointwiseMaxPool2D if dims == 2 else enn.PointwiseMaxPool3D
+        self.in_type = trivial(gspace, in_channels)
+        stages, t = [], self.in_type
+        for w in widths:
+            nxt = regular(gspace, w)
+            stages.append(_ResidualStage(t, nxt, conv, pool, kernel_size))
+            t = nxt
+        self.stages = nn.Sequential(*stages)  # on GeometricTensors
+        self.out_type = regular(gspace, out_fields)
+        self.head = enn.SequentialModule(
+            conv(t, self.out_type, 1), enn.ReLU(self.out_type),
+            enn.PointwiseAdaptiveMaxPool2D(self.out_type, 1) if dims == 2
+            else enn.PointwiseAdaptiveMaxPool3D(self.out_type, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 + self.dims or x.shape[1] != self.in_type.size:
+            raise ValueError(f"expected (B, {self.in_type.size}, {'D, ' * self.dims}...), got {tuple(x.shape)}")
+        # escnn reads grid axes in order as coordinate axes (for rot2dOnR3 the first is the rotation axis).
+        if self.dims == 3:
+            x = x.permute(0, 1, 4, 2, 3)  # voxels [x, y, z] -> [z, x, y]
+        else:
+            x = x.flip(-2).transpose(-1, -2)  # top-down image [rows = -y, cols = x] -> [x, y]
+        y = self.head(self.stages(enn.GeometricTensor(x, self.in_type)))
+        return y.tensor.flatten(1)
+
+
+class InvariantImageEncoder(nn.Module):
+    """(B, 3, H, W) wrist-camera image -> (B, out_features) invariant features (a plain CNN).
+
+    The wrist camera turns with the gripper, so its image does not rotate with the scene: its features
+    enter the policy as invariant (trivial) fields.
+    """
+
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (32, 64, 128), out_features: int = 64):
+        super().__init__()
+        layers, c = [], in_channels
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, padding=1), nn.GroupNorm(8, w), nn.ReLU(), nn.MaxPool2d(2)]
+            c = w
+        self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, out_features))
+        self.out_features = out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def trivial_gspace(dims: int) -> gspaces.GSpace:
+    """The trivial group on the plane or space (for non-equivariant baselines of the same encoders)."""
+    return gspaces.trivialOnR2() if dims == 2 else gspaces.trivialOnR3()
