@@ -149,7 +149,9 @@ class RegularGroupConv1d(nn.Module):
     ):
         super().__init__()
         if not is_cyclic_regular(in_type) or not is_cyclic_regular(out_type):
-            raise ValueError(f"RegularGroupConv1d needs regular fields of a cyclic group, got {in_type}, {out_type}")
+            raise ValueError(
+                f"RegularGroupConv1d needs regular fields of a cyclic group, got {in_type}, {out_type}"
+            )
         self.in_type, self.out_type = in_type, out_type
         self.order = in_type.fibergroup.order()
         self.c_in, self.c_out = len(in_type), len(out_type)
@@ -157,8 +159,12 @@ class RegularGroupConv1d(nn.Module):
         self.padding = kernel_size // 2 if padding is None else padding
         self.output_padding = output_padding
         fan_in = in_type.size * kernel_size
-        self.weight = nn.Parameter(torch.randn(self.c_out, self.c_in, self.order, kernel_size) * math.sqrt(2 / fan_in))
-        self.bias = nn.Parameter(torch.zeros(self.c_out)) if bias else None  # constant over the group: invariant
+        self.weight = nn.Parameter(
+            torch.randn(self.c_out, self.c_in, self.order, kernel_size) * math.sqrt(2 / fan_in)
+        )
+        self.bias = (
+            nn.Parameter(torch.zeros(self.c_out)) if bias else None
+        )  # constant over the group: invariant
         self._cache: torch.Tensor | None = None
 
     def fourier_kernel(self) -> torch.Tensor:
@@ -191,8 +197,9 @@ class RegularGroupConv1d(nn.Module):
         stacked = torch.stack([spectrum.real, spectrum.imag], 1).permute(0, 3, 1, 2, 4)  # (B, K, 2, C_in, T)
         stacked = stacked.reshape(b, n_freq * 2 * self.c_in, t)
         if self.transpose:
-            out = F.conv_transpose1d(stacked, kernel, None, self.stride, self.padding, self.output_padding,
-                                     groups=n_freq)
+            out = F.conv_transpose1d(
+                stacked, kernel, None, self.stride, self.padding, self.output_padding, groups=n_freq
+            )
         else:
             out = F.conv1d(stacked, kernel, None, self.stride, self.padding, groups=n_freq)
         out = out.reshape(b, n_freq, 2, self.c_out, -1).permute(0, 3, 1, 4, 2)  # (B, C_out, K, T', 2)

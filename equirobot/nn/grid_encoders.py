@@ -29,7 +29,9 @@ class _ResidualStage(nn.Module):
             conv(out_type, out_type, kernel_size, padding=pad, bias=False),
             enn.InnerBatchNorm(out_type),
         )
-        self.skip = conv(in_type, out_type, 1, bias=False) if in_type != out_type else enn.IdentityModule(in_type)
+        self.skip = (
+            conv(in_type, out_type, 1, bias=False) if in_type != out_type else enn.IdentityModule(in_type)
+        )
         self.act = enn.ReLU(out_type, inplace=True)
         self.pool = pool(out_type, 2)
 
@@ -70,14 +72,18 @@ class SteerableGridEncoder(nn.Module):
         self.stages = nn.Sequential(*stages)  # on GeometricTensors
         self.out_type = regular(gspace, out_fields)
         self.head = enn.SequentialModule(
-            conv(t, self.out_type, 1), enn.ReLU(self.out_type),
-            enn.PointwiseAdaptiveMaxPool2D(self.out_type, 1) if dims == 2
+            conv(t, self.out_type, 1),
+            enn.ReLU(self.out_type),
+            enn.PointwiseAdaptiveMaxPool2D(self.out_type, 1)
+            if dims == 2
             else enn.PointwiseAdaptiveMaxPool3D(self.out_type, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2 + self.dims or x.shape[1] != self.in_type.size:
-            raise ValueError(f"expected (B, {self.in_type.size}, {'D, ' * self.dims}...), got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected (B, {self.in_type.size}, {'D, ' * self.dims}...), got {tuple(x.shape)}"
+            )
         # escnn reads grid axes in order as coordinate axes (for rot2dOnR3 the first is the rotation axis).
         if self.dims == 3:
             x = x.permute(0, 1, 4, 2, 3)  # voxels [x, y, z] -> [z, x, y]

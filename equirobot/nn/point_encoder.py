@@ -55,7 +55,9 @@ class EquivariantPointEncoder(nn.Module):
 
     def forward(self, cloud: torch.Tensor) -> torch.Tensor:
         if cloud.dim() != 3 or cloud.shape[-1] != 3 + self.point_features:
-            raise ValueError(f"expected a point cloud (B, P, {3 + self.point_features}), got {tuple(cloud.shape)}")
+            raise ValueError(
+                f"expected a point cloud (B, P, {3 + self.point_features}), got {tuple(cloud.shape)}"
+            )
         rel = cloud[..., :3] - self.center
         xy = torch.einsum("gij,bpj->bgpi", self.inverse_planar, rel[..., :2])  # (B, |G|, P, 2)
         invariant = self.invariant_in(torch.cat([rel[..., 2:], cloud[..., 3:]], dim=-1))  # (B, P, H)

@@ -1,0 +1,121 @@
+"""Heads for reinforcement learning: invariant critic, equivariant Gaussian actor, equivariant Q-map."""
+
+from __future__ import annotations
+
+import torch
+from escnn import nn as enn
+from torch import nn
+
+from equirobot.nn.fields import fiber, layout_type, regular, trivial
+from equirobot.nn.mlp import EquivariantMLP
+from equirobot.symmetry.group import SceneSymmetry
+from equirobot.symmetry.representations import Layout
+
+SAC_ACTION = Layout(
+    "sac_action",
+    (
+        ("gripper", (0,), "scalar"),
+        ("dxy", (1, 2), "vector"),
+        ("dz", (3,), "scalar"),
+        ("dtheta", (4,), "pseudo_scalar"),
+    ),
+)
+"""The top-down action of SO(2)-equivariant SAC: [gripper, dx, dy, dz, dtheta], world frame."""
+
+
+def group_pool(x: torch.Tensor, order: int) -> torch.Tensor:
+    """(B, F |G|) regular fields -> (B, F) invariants: max over each field's group axis."""
+    return x.unflatten(-1, (-1, order)).amax(-1)
+
+
+class InvariantCritic(nn.Module):
+    """Q(obs, action): equivariant MLP on [obs features, action] to regular fields, group pooling, MLP.
+
+    Rotating the observation and the action together leaves Q unchanged (exactly).
+    """
+
+    def __init__(
+        self, sym: SceneSymmetry, obs_type: enn.FieldType, action_layout: Layout, hidden_fields: int = 64
+    ):
+        super().__init__()
+        self.order = sym.group.order()
+        self.action_layout = action_layout
+        self.in_type = obs_type + layout_type(sym, action_layout)
+        self.mlp = EquivariantMLP(self.in_type, (hidden_fields,), regular(fiber(sym), hidden_fields))
+        self.out = nn.Sequential(
+            nn.ReLU(), nn.Linear(hidden_fields, hidden_fields), nn.ReLU(), nn.Linear(hidden_fields, 1)
+        )
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """(B, obs), (B, A) layout order -> (B, 1)."""
+        x = torch.cat([obs, self.action_layout.to_fields(action)], dim=-1)
+        return self.out(group_pool(self.mlp(x), self.order))
+
+
+class EquivariantGaussianActor(nn.Module):
+    """pi(a | obs) = N(mean, diag(std^2)), with mean equivariant and std invariant.
+
+    The mean follows the action layout (dxy as rho_1, the rest by their kinds). The log-std is one
+    invariant per part, shared by a vector's two components, so the distribution itself is equivariant.
+    """
+
+    def __init__(
+        self, sym: SceneSymmetry, obs_type: enn.FieldType, action_layout: Layout, hidden_fields: int = 64
+    ):
+        super().__init__()
+        self.action_layout = action_layout
+        self.n_parts = len(action_layout.parts)
+        space = fiber(sym)
+        out_type = layout_type(sym, action_layout) + trivial(space, self.n_parts)
+        self.mlp = EquivariantMLP(obs_type, (hidden_fields, hidden_fields), out_type)
+        self.mean_size = action_layout.size
+        # Which log-std part each channel of the action (in field order) uses.
+        self.register_buffer(
+            "part_of_channel",
+            torch.tensor([p for p, (_, idx, _) in enumerate(action_layout.parts) for _ in idx]),
+        )
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, obs) -> mean (B, A) and log-std (B, A), both in layout order."""
+        out = self.mlp(obs)
+        mean_fields, log_std_parts = out[..., : self.mean_size], out[..., self.mean_size :]
+        log_std_fields = log_std_parts[..., self.part_of_channel].clamp(-20, 2)
+        return self.action_layout.from_fields(mean_fields), self.action_layout.from_fields(log_std_fields)
+
+
+class EquivariantQMap(nn.Module):
+    """Top-down heightmap (B, 1, H, W) -> Q-values (B, |G|, H, W) for every pixel and gripper rotation.
+
+    A steerable fully convolutional network whose output is one regular field per pixel: channel g is
+    the value of grasping at that pixel with the gripper turned by g. Rotating the heightmap by h
+    rotates the map and shifts the rotation channels (exactly, for multiples of 90 degrees).
+    """
+
+    def __init__(self, sym: SceneSymmetry, in_channels: int = 1, widths: tuple[int, ...] = (8, 16, 32)):
+        super().__init__()
+        gspace = sym.gspace2d
+        self.in_type = trivial(gspace, in_channels)
+        types = [regular(gspace, w) for w in widths]
+        self.down = nn.ModuleList()
+        t = self.in_type
+        for nxt in types:
+            self.down.append(enn.SequentialModule(enn.R2Conv(t, nxt, 3, padding=1), enn.ReLU(nxt)))
+            t = nxt
+        self.up = nn.ModuleList()
+        for skip, nxt in zip(reversed(types[:-1]), reversed(types[:-1]), strict=True):
+            self.up.append(enn.SequentialModule(enn.R2Conv(t + skip, nxt, 3, padding=1), enn.ReLU(nxt)))
+            t = nxt
+        self.out_type = regular(gspace, 1)
+        self.head = enn.R2Conv(t, self.out_type, 1)
+
+    def forward(self, heightmap: torch.Tensor) -> torch.Tensor:
+        # Top-down image [rows = -y, cols = x] -> escnn's [x, y] grid, and back at the end.
+        x = enn.GeometricTensor(heightmap.flip(-2).transpose(-1, -2), self.in_type)
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        skips.pop()
+        for block in self.up:
+            x = block(enn.tensor_directsum([x, skips.pop()]))
+        return self.head(x).tensor.transpose(-1, -2).flip(-2)
