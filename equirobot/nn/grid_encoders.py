@@ -17,7 +17,7 @@ from equirobot.symmetry.group import SceneSymmetry
 
 
 class _ResidualStage(nn.Module):
-    """conv(stride 1) -> BN -> ReLU -> conv -> BN, plus the input (1x1 conv if widths differ), ReLU; then max pool."""
+    """conv -> BN -> ReLU -> conv -> BN, plus the input (1x1 conv if widths differ), ReLU, max pool."""
 
     def __init__(self, in_type: enn.FieldType, out_type: enn.FieldType, conv, pool, kernel_size: int):
         super().__init__()

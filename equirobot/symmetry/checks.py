@@ -23,6 +23,8 @@ def field_action(field_type: enn.FieldType) -> Action:
 
 @dataclass
 class ElementError:
+    """Equivariance error of one group element."""
+
     element: str
     relative_error: float
     exact: bool
