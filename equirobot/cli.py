@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollout": ("rollout", "equirobot.commands.rollout:run"),
     "bench obs": ("bench_obs", "equirobot.commands.bench_obs:run"),
     "bench experts": ("bench_experts", "equirobot.commands.bench_experts:run"),
+    "check-equivariance": ("check_equivariance", "equirobot.commands.check_equivariance:run"),
 }
 
 USAGE = "usage: equirobot <command> [key=value ...]\n\ncommands:\n" + "\n".join(

@@ -138,11 +138,27 @@ class BenchExpertsConfig:
             raise ValueError(f"episodes and workers must be positive, got {self.episodes}, {self.workers}")
 
 
+@dataclass
+class CheckEquivarianceConfig:
+    """``equirobot check-equivariance``: numerical equivariance of every module in ``equirobot.nn``."""
+
+    groups: list[str] = field(default_factory=lambda: ["C8", "D4"])
+    tolerance: float = 1e-4
+    """Largest relative error accepted on the elements where equivariance is exact."""
+
+    def __post_init__(self) -> None:
+        from equirobot.symmetry.group import SceneSymmetry
+
+        for name in self.groups:
+            SceneSymmetry.from_name(name)  # raises on a malformed name
+
+
 SCHEMAS = {
     "tasks": TasksConfig,
     "rollout": RolloutConfig,
     "bench_obs": BenchObsConfig,
     "bench_experts": BenchExpertsConfig,
+    "check_equivariance": CheckEquivarianceConfig,
 }
 
 

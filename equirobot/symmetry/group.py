@@ -11,7 +11,7 @@ from functools import cached_property
 
 import numpy as np
 from escnn import gspaces
-from escnn.group import Group, GroupElement
+from escnn.group import Group, GroupElement, directsum
 
 
 class SceneSymmetry:
@@ -22,8 +22,10 @@ class SceneSymmetry:
     """
 
     def __init__(self, order: int = 8, flips: bool = False):
-        if order < 1:
-            raise ValueError(f"group order must be a positive integer, got {order}")
+        if order < 1 or (flips and order < 3):
+            raise ValueError(
+                f"group order must be >= 1 for C_N and >= 3 for D_N, got {order} (flips={flips})"
+            )
         self.order, self.flips = order, flips
 
     @classmethod
@@ -60,8 +62,16 @@ class SceneSymmetry:
 
     @cached_property
     def vector_irrep(self):
-        """The 2-D representation by which horizontal vectors (x, y) transform."""
-        return self.group.irrep(1, 1) if self.flips else self.group.irrep(1)
+        """The 2-D representation by which horizontal vectors (x, y) transform.
+
+        Irreducible for C_N with N >= 3 and D_N with N >= 3; C1 (no symmetry: the plain baseline) and C2
+        (rotation by pi acts as -1 on both axes) split it into two 1-D representations.
+        """
+        if self.flips:
+            return self.group.irrep(1, 1)
+        if self.order <= 2:
+            return directsum([self.group.irrep(self.order - 1)] * 2, name=f"vector_C{self.order}")
+        return self.group.irrep(1)
 
     @cached_property
     def sign_irrep(self):
