@@ -127,3 +127,24 @@ def test_relaxed_layers_start_exact_and_learn_to_break_symmetry():
     mask[..., :4] = 1.0  # the target lives on one side of the image only
     _fit_asymmetric(steerable, images, images * mask)
     assert steerable.symmetry_breaking() > 0.05
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_grid_encoder_export_matches(dims):
+    from equirobot.nn.grid_encoders import SteerableGridEncoder
+
+    sym = SceneSymmetry.from_name("C4")
+    encoder = SteerableGridEncoder(sym, 2, dims=dims, widths=(4, 8), out_fields=4)
+    x = torch.rand(2, 2, *(12,) * dims)
+    encoder.train()
+    encoder(x)  # batch-norm running statistics move away from their defaults
+    exported = encoder.export()
+    torch.testing.assert_close(exported(x), encoder.eval()(x))
+
+
+def test_unet_export_matches():
+    sym = SceneSymmetry.from_name("D4")
+    cond = regular(fiber(sym), 4)
+    unet = ConditionalUnet1D(sym, ABS_ACTION, cond, down_dims=(4, 8)).eval()
+    args = (torch.randn(2, 16, 10), torch.tensor([1, 5]), torch.randn(2, cond.size))
+    torch.testing.assert_close(unet.export()(*args), unet(*args))

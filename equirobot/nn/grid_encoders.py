@@ -8,7 +8,6 @@ equivariant up to the discretisation of the filters, which ``equivariance_error`
 from __future__ import annotations
 
 import torch
-from escnn import gspaces
 from escnn import nn as enn
 from torch import nn
 
@@ -36,6 +35,21 @@ class _ResidualStage(nn.Module):
         self.pool = pool(out_type, 2)
 
     def forward(self, x: enn.GeometricTensor) -> enn.GeometricTensor:
+        return self.pool(self.act(self.body(x) + self.skip(x)))
+
+    def export(self) -> nn.Module:
+        exported = (self.body.export(), self.skip.export(), self.act.export(), self.pool.export())
+        return _PlainResidualStage(*exported)
+
+
+class _PlainResidualStage(nn.Module):
+    """An exported :class:`_ResidualStage`: the same computation on plain tensors."""
+
+    def __init__(self, body: nn.Module, skip: nn.Module, act: nn.Module, pool: nn.Module):
+        super().__init__()
+        self.body, self.skip, self.act, self.pool = body, skip, act, pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.act(self.body(x) + self.skip(x)))
 
 
@@ -84,13 +98,34 @@ class SteerableGridEncoder(nn.Module):
             raise ValueError(
                 f"expected (B, {self.in_type.size}, {'D, ' * self.dims}...), got {tuple(x.shape)}"
             )
-        # escnn reads grid axes in order as coordinate axes (for rot2dOnR3 the first is the rotation axis).
-        if self.dims == 3:
-            x = x.permute(0, 1, 4, 2, 3)  # voxels [x, y, z] -> [z, x, y]
-        else:
-            x = x.flip(-2).transpose(-1, -2)  # top-down image [rows = -y, cols = x] -> [x, y]
-        y = self.head(self.stages(enn.GeometricTensor(x, self.in_type)))
+        y = self.head(self.stages(enn.GeometricTensor(to_escnn_grid(x, self.dims), self.in_type)))
         return y.tensor.flatten(1)
+
+    def export(self) -> nn.Module:
+        """The same encoder as plain torch modules (eval mode: batch norm uses its running statistics)."""
+        self.eval()
+        stages = nn.Sequential(*(stage.export() for stage in self.stages))
+        return _PlainGridEncoder(self.dims, stages, self.head.export())
+
+
+def to_escnn_grid(x: torch.Tensor, dims: int) -> torch.Tensor:
+    """Our grids -> escnn's axis convention, which reads grid axes in order as coordinate axes.
+
+    Voxels [x, y, z] become [z, x, y] (escnn's rot2dOnR3 turns about the first axis); top-down images
+    [rows = -y, cols = x] become [x, y].
+    """
+    return x.permute(0, 1, 4, 2, 3) if dims == 3 else x.flip(-2).transpose(-1, -2)
+
+
+class _PlainGridEncoder(nn.Module):
+    """An exported :class:`SteerableGridEncoder`."""
+
+    def __init__(self, dims: int, stages: nn.Module, head: nn.Module):
+        super().__init__()
+        self.dims, self.stages, self.head = dims, stages, head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(to_escnn_grid(x, self.dims))).flatten(1)
 
 
 class InvariantImageEncoder(nn.Module):
@@ -111,8 +146,3 @@ class InvariantImageEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-
-def trivial_gspace(dims: int) -> gspaces.GSpace:
-    """The trivial group on the plane or space (for non-equivariant baselines of the same encoders)."""
-    return gspaces.trivialOnR2() if dims == 2 else gspaces.trivialOnR3()

@@ -7,6 +7,7 @@ from escnn import nn as enn
 from torch import nn
 
 from equirobot.nn.fields import fiber, layout_type, regular, trivial
+from equirobot.nn.grid_encoders import to_escnn_grid
 from equirobot.nn.mlp import EquivariantMLP
 from equirobot.symmetry.group import SceneSymmetry
 from equirobot.symmetry.representations import Layout
@@ -109,8 +110,7 @@ class EquivariantQMap(nn.Module):
         self.head = enn.R2Conv(t, self.out_type, 1)
 
     def forward(self, heightmap: torch.Tensor) -> torch.Tensor:
-        # Top-down image [rows = -y, cols = x] -> escnn's [x, y] grid, and back at the end.
-        x = enn.GeometricTensor(heightmap.flip(-2).transpose(-1, -2), self.in_type)
+        x = enn.GeometricTensor(to_escnn_grid(heightmap, 2), self.in_type)
         skips = []
         for block in self.down:
             x = block(x)
@@ -118,4 +118,4 @@ class EquivariantQMap(nn.Module):
         skips.pop()
         for block in self.up:
             x = block(enn.tensor_directsum([x, skips.pop()]))
-        return self.head(x).tensor.transpose(-1, -2).flip(-2)
+        return self.head(x).tensor.transpose(-1, -2).flip(-2)  # back to [rows = -y, cols = x]

@@ -23,7 +23,7 @@ import torch
 from escnn import nn as enn
 from torch import nn
 
-from equirobot.nn.conv1d import make_conv1d
+from equirobot.nn.conv1d import EquivariantConv1d, make_conv1d
 from equirobot.nn.fields import fiber, layout_type, regular, trivial
 from equirobot.symmetry.group import SceneSymmetry
 from equirobot.symmetry.representations import Layout
@@ -104,6 +104,14 @@ class ConditionalUnet1D(nn.Module):
         step_embed_dim: int = 128,
     ):
         super().__init__()
+        self._config = dict(
+            sym=sym,
+            action_layout=action_layout,
+            cond_type=cond_type,
+            down_dims=down_dims,
+            kernel_size=kernel_size,
+            step_embed_dim=step_embed_dim,
+        )
         self.sym, self.action_layout = sym, action_layout
         space = fiber(sym)
         self.action_type = layout_type(sym, action_layout)
@@ -149,6 +157,17 @@ class ConditionalUnet1D(nn.Module):
         self.final = nn.Sequential(
             ConvBlock(types[0], types[0], kernel_size), make_conv1d(types[0], self.action_type, 1)
         )
+
+    def export(self) -> ConditionalUnet1D:
+        """A copy for inference whose temporal convolutions are plain ``nn.Conv1d`` s (eval mode)."""
+        exported = ConditionalUnet1D(**self._config)  # escnn types do not deep-copy
+        exported.load_state_dict(self.state_dict())
+        exported.eval()
+        for module in list(exported.modules()):
+            for name, child in module.named_children():
+                if isinstance(child, EquivariantConv1d):
+                    setattr(module, name, child.export())
+        return exported
 
     def forward(self, noisy_actions: torch.Tensor, step: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """(B, T, A) layout order, (B,) steps, (B, cond) field order -> (B, T, A) predicted noise.
