@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollout": ("rollout", "equirobot.commands.rollout:run"),
     "bench obs": ("bench_obs", "equirobot.commands.bench_obs:run"),
     "bench experts": ("bench_experts", "equirobot.commands.bench_experts:run"),
+    "bench nets": ("bench_nets", "equirobot.commands.bench_nets:run"),
     "check-equivariance": ("check_equivariance", "equirobot.commands.check_equivariance:run"),
 }
 

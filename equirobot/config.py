@@ -153,12 +153,38 @@ class CheckEquivarianceConfig:
             SceneSymmetry.from_name(name)  # raises on a malformed name
 
 
+@dataclass
+class BenchNetsConfig:
+    """``equirobot bench nets``: forward/backward times of encoders and denoiser, equivariant vs not."""
+
+    group: str = "C8"
+    threads: int = 2
+    repeats: int = 10
+    batch: int = 8
+    image_size: int = 84
+    image_widths: list[int] = field(default_factory=lambda: [4, 8, 16, 32])
+    voxel_size: int = 64
+    voxel_widths: list[int] = field(default_factory=lambda: [2, 4, 8, 16])
+    n_points: int = 1024
+    out_fields: int = 32
+    horizon: int = 16
+    down_dims: list[int] = field(default_factory=lambda: [32, 64, 128])
+
+    def __post_init__(self) -> None:
+        from equirobot.symmetry.group import SceneSymmetry
+
+        SceneSymmetry.from_name(self.group)
+        if min(self.threads, self.repeats, self.batch) <= 0:
+            raise ValueError("threads, repeats and batch must be positive")
+
+
 SCHEMAS = {
     "tasks": TasksConfig,
     "rollout": RolloutConfig,
     "bench_obs": BenchObsConfig,
     "bench_experts": BenchExpertsConfig,
     "check_equivariance": CheckEquivarianceConfig,
+    "bench_nets": BenchNetsConfig,
 }
 
 
