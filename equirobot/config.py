@@ -165,6 +165,7 @@ class BenchNetsConfig:
     image_widths: list[int] = field(default_factory=lambda: [4, 8, 16, 32])
     voxel_size: int = 64
     voxel_widths: list[int] = field(default_factory=lambda: [2, 4, 8, 16])
+    voxel_input_pool: int = 2
     n_points: int = 1024
     out_fields: int = 32
     horizon: int = 16

@@ -73,8 +73,16 @@ def modules(cfg: BenchNetsConfig) -> dict[str, tuple[nn.Module, Callable[[int], 
         widths = tuple(w * scale for w in cfg.image_widths)
         out[f"image encoder {tag}"] = (SteerableGridEncoder(s, 3, 2, widths, cfg.out_fields * scale), image)
         widths = tuple(w * scale for w in cfg.voxel_widths)
-        out[f"voxel encoder {tag}"] = (SteerableGridEncoder(s, 4, 3, widths, cfg.out_fields * scale), voxels)
+        out[f"voxel encoder {tag}"] = (
+            SteerableGridEncoder(s, 4, 3, widths, cfg.out_fields * scale, input_pool=cfg.voxel_input_pool),
+            voxels,
+        )
         out[f"point encoder {tag}"] = (EquivariantPointEncoder(s, CENTER, out_fields=cfg.out_fields), cloud)
+    for name in [k for k in out if k.startswith(("image", "voxel")) and cfg.group in k]:
+        encoder, make_input = out[name]
+        encoder.train()
+        encoder(*make_input(2))  # batch-norm statistics away from their defaults
+        out[f"{name} exported"] = (_Frozen(encoder.export()), make_input)
     cond = regular(fiber(sym), cfg.out_fields)
 
     def denoiser_input(size: int, group_batch: int = 1) -> Callable[[int], tuple]:
