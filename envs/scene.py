@@ -18,7 +18,8 @@ AGENTVIEW_FULL_POSE = ((0.75308, 0.0, 1.51947), (0.64324, 0.29367, 0.29367, 0.64
 HEIGHTMAP_CAMERA_HEIGHT = 1.0  # metres above the table top
 
 
-def _fmt(values) -> str:
+def xml_floats(values) -> str:
+    """Numbers as an MJCF attribute string."""
     return " ".join(f"{v:.6g}" for v in values)
 
 
@@ -42,15 +43,15 @@ class SceneMixin:
             worldbody,
             "camera",
             name=HEIGHTMAP_CAMERA,
-            pos=_fmt((cx, cy, cz + HEIGHTMAP_CAMERA_HEIGHT)),
+            pos=xml_floats((cx, cy, cz + HEIGHTMAP_CAMERA_HEIGHT)),
             quat="1 0 0 0",  # looking down, image right = +x, image up = +y
             projection="orthographic",
-            fovy=_fmt([2 * self.workspace.half_size]),  # for orthographic cameras: the extent in metres
+            fovy=xml_floats([2 * self.workspace.half_size]),  # for orthographic cameras: the extent in metres
         )
         if self.agentview_full:
             pos, quat = AGENTVIEW_FULL_POSE
             agentview = cameras["agentview"]
-            full = ET.SubElement(worldbody, "camera", name="agentview_full", pos=_fmt(pos), quat=_fmt(quat))
+            full = ET.SubElement(worldbody, "camera", name="agentview_full", pos=xml_floats(pos), quat=xml_floats(quat))
             if self.swap_agentview:
                 for key in ("pos", "quat"):
                     value = agentview.get(key)
