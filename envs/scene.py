@@ -51,7 +51,9 @@ class SceneMixin:
         if self.agentview_full:
             pos, quat = AGENTVIEW_FULL_POSE
             agentview = cameras["agentview"]
-            full = ET.SubElement(worldbody, "camera", name="agentview_full", pos=xml_floats(pos), quat=xml_floats(quat))
+            full = ET.SubElement(
+                worldbody, "camera", name="agentview_full", pos=xml_floats(pos), quat=xml_floats(quat)
+            )
             if self.swap_agentview:
                 for key in ("pos", "quat"):
                     value = agentview.get(key)
