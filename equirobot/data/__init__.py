@@ -1,0 +1,1 @@
+"""Datasets: robomimic/MimicGen hdf5 (exchange) and zarr replay buffers (training)."""
