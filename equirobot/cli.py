@@ -21,6 +21,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("tasks", "equirobot.commands.tasks:run"),
     "rollout": ("rollout", "equirobot.commands.rollout:run"),
+    "collect": ("collect", "equirobot.commands.collect:run"),
     "bench obs": ("bench_obs", "equirobot.commands.bench_obs:run"),
     "bench experts": ("bench_experts", "equirobot.commands.bench_experts:run"),
     "bench nets": ("bench_nets", "equirobot.commands.bench_nets:run"),

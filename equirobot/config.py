@@ -179,6 +179,34 @@ class BenchNetsConfig:
             raise ValueError("threads, repeats and batch must be positive")
 
 
+@dataclass
+class CollectConfig(EnvConfig):
+    """``equirobot collect``: scripted-expert demonstrations, successes only, as hdf5 + zarr."""
+
+    n_demos: int = 100
+    workers: int = 2
+    seed: int = 0
+    """Episodes use seeds seed, seed + 1, ...; evaluation uses seeds from 100000 on."""
+    max_attempts: int = 0
+    """0: 3 n_demos + 10."""
+    out: str = ""
+    """Dataset path without suffix; default datasets/<task>_<control>_<obs>_<n_demos>."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_demos <= 0 or self.workers <= 0 or self.max_attempts < 0:
+            raise ValueError(
+                f"n_demos and workers must be positive, max_attempts >= 0; got {self.n_demos}, "
+                f"{self.workers}, {self.max_attempts}"
+            )
+
+    def out_path(self) -> str:
+        from equirobot_envs.registry import get_task
+
+        name = f"{get_task(self.task).config_name}_{self.control}_{'+'.join(self.obs)}_{self.n_demos}"
+        return self.out or f"datasets/{name}"
+
+
 SCHEMAS = {
     "tasks": TasksConfig,
     "rollout": RolloutConfig,
@@ -186,6 +214,7 @@ SCHEMAS = {
     "bench_experts": BenchExpertsConfig,
     "check_equivariance": CheckEquivarianceConfig,
     "bench_nets": BenchNetsConfig,
+    "collect": CollectConfig,
 }
 
 

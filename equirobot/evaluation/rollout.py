@@ -1,4 +1,4 @@
-"""The rollout loop: one episode of an agent in an env, optionally recorded as a video."""
+"""The rollout loop: one episode of an agent in an env, optionally recorded (video, demonstration)."""
 
 from __future__ import annotations
 
@@ -15,23 +15,45 @@ from equirobot.agents import Agent
 
 @dataclass
 class Episode:
-    """Outcome of one episode."""
+    """Outcome of one episode; with ``record=True`` also everything a demonstration file stores."""
 
     seed: int
     success: bool
     steps: int
     video: Path | None = None
+    trajectory: dict[str, np.ndarray] | None = None
+    """``obs/<key>`` (T, ...) observed before each action, ``actions``, ``actions_abs``, ``states``,
+    ``rewards``, ``dones``."""
+    model_xml: str = ""
+    """The scene's MJCF (recorded episodes only)."""
 
 
-def run_episode(env: gym.Env, agent: Agent, seed: int, video_path: Path | None = None) -> Episode:
+def run_episode(
+    env: gym.Env, agent: Agent, seed: int, video_path: Path | None = None, record: bool = False
+) -> Episode:
     """Reset ``env`` with ``seed``, act until termination or truncation; write an mp4 if asked."""
     obs, info = env.reset(seed=seed)
     agent.reset()
+    task_env = env.unwrapped
     frames = [env.render()] if video_path else []
-    steps, success = 0, False
+    steps: dict[str, list] = {}
+    success, n = False, 0
     while True:
-        obs, _, terminated, truncated, info = env.step(agent.act(obs))
-        steps += 1
+        action = agent.act(obs)
+        state = task_env.get_state() if record else None
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        if record:
+            for key, value in obs.items():
+                steps.setdefault(f"obs/{key}", []).append(value)
+            for key, value in (
+                ("actions", action),
+                ("actions_abs", info["action_abs"]),
+                ("states", state),
+                ("rewards", reward),
+                ("dones", terminated),
+            ):
+                steps.setdefault(key, []).append(value)
+        obs, n = next_obs, n + 1
         success = success or bool(info["is_success"])
         if video_path:
             frames.append(env.render())
@@ -39,7 +61,9 @@ def run_episode(env: gym.Env, agent: Agent, seed: int, video_path: Path | None =
             break
     if video_path:
         write_video(video_path, frames, fps=env.metadata.get("render_fps", 20))
-    return Episode(seed=seed, success=success, steps=steps, video=video_path)
+    trajectory = {k: np.asarray(v) for k, v in steps.items()} if record else None
+    model_xml = task_env.model_xml() if record else ""
+    return Episode(seed, success, n, video=video_path, trajectory=trajectory, model_xml=model_xml)
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:

@@ -1,0 +1,1 @@
+"""Demonstrations: collection from scripted experts (and, later, MimicGen-style generation)."""

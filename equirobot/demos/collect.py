@@ -1,0 +1,163 @@
+"""Collect demonstrations in parallel worker processes, keep the successes, write hdf5 and zarr.
+
+Each attempted seed leaves one file in ``<out>.parts/``: the recorded episode (``seed_<s>.npz``) or a
+failure marker (``seed_<s>.fail``), each written under a temporary name and renamed. An interrupted
+collection therefore resumes where it stopped and loses no finished demo. The dataset keeps the first
+``n_demos`` successful seeds in seed order (the same dataset however the workers were scheduled), and
+is written as ``<out>.hdf5`` and ``<out>.zarr``, each complete or absent.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from tqdm import tqdm
+
+from equirobot.data.replay_buffer import ReplayBuffer
+from equirobot.data.robomimic_hdf5 import Demo, write_hdf5
+
+_worker: dict = {}
+
+
+@dataclass
+class CollectionReport:
+    """What a collection produced and what it took."""
+
+    demos: int
+    attempts: int
+    seconds: float
+    hdf5: Path
+    zarr: Path
+
+    @property
+    def success_rate(self) -> float:
+        return self.demos / max(self.attempts, 1)
+
+
+def _init_worker(env_id: str, env_kwargs: dict, agent: str) -> None:
+    import equirobot_envs  # noqa: F401  (registers the tasks in the spawned process)
+    from equirobot.agents import make_agent
+
+    _worker["env"] = env = gym.make(env_id, **env_kwargs)
+    _worker["agent"] = make_agent(agent, env)
+
+
+def _attempt(seed: int, parts: Path) -> tuple[int, bool]:
+    """Run one seed in this worker and leave its part file; returns (seed, success)."""
+    from equirobot.evaluation.rollout import run_episode
+
+    episode = run_episode(_worker["env"], _worker["agent"], seed=seed, record=True)
+    if episode.success:
+        tmp = parts / f".seed_{seed:06d}.tmp.npz"
+        np.savez_compressed(tmp, model_xml=np.array(episode.model_xml), **episode.trajectory)
+        os.replace(tmp, parts / f"seed_{seed:06d}.npz")
+    else:
+        (parts / f"seed_{seed:06d}.fail").touch()
+    return seed, episode.success
+
+
+def _done_seeds(parts: Path) -> tuple[list[int], list[int]]:
+    """Seeds already attempted: (successes, failures)."""
+    seed = lambda p: int(p.name.split("_")[1].split(".")[0])  # noqa: E731
+    return sorted(seed(p) for p in parts.glob("seed_*.npz")), sorted(
+        seed(p) for p in parts.glob("seed_*.fail")
+    )
+
+
+def _load_part(path: Path) -> Demo:
+    with np.load(path) as part:
+        arrays = {k: part[k] for k in part.files}
+    obs = {k.removeprefix("obs/"): v for k, v in arrays.items() if k.startswith("obs/")}
+    return Demo(
+        obs=obs,
+        actions=arrays["actions"],
+        states=arrays["states"],
+        rewards=arrays["rewards"],
+        dones=arrays["dones"],
+        actions_abs=arrays["actions_abs"],
+        model_file=str(arrays["model_xml"]),
+    )
+
+
+def collect(
+    env_id: str,
+    env_kwargs: dict,
+    out: Path,
+    n_demos: int,
+    workers: int,
+    seed: int = 0,
+    max_attempts: int | None = None,
+    agent: str = "expert",
+) -> CollectionReport:
+    """Collect ``n_demos`` successful episodes of ``agent``; see the module docstring."""
+    out = Path(out)
+    hdf5, zarr_path, parts = out.with_suffix(".hdf5"), out.with_suffix(".zarr"), out.with_suffix(".parts")
+    for path in (hdf5, zarr_path):
+        if path.exists():
+            raise FileExistsError(f"{path} exists; remove it or choose another out=")
+    parts.mkdir(parents=True, exist_ok=True)
+    max_attempts = max_attempts or 3 * n_demos + 10
+    successes, failures = _done_seeds(parts)
+    attempted = set(successes) | set(failures)
+    start = time.perf_counter()
+
+    def pending_seeds() -> Iterator[int]:
+        s = seed
+        while True:
+            if s not in attempted:
+                yield s
+            s += 1
+
+    progress = tqdm(
+        total=n_demos, initial=min(len(successes), n_demos), desc=f"collect {env_id}", unit="demo"
+    )
+    context = multiprocessing.get_context("spawn")  # forked MuJoCo GL contexts crash
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(env_id, env_kwargs, agent)
+    ) as pool:
+        seeds, running = pending_seeds(), set[Future]()
+        while len(successes) < n_demos and len(attempted) < max_attempts:
+            while len(running) < 2 * workers and len(attempted) + len(running) < max_attempts:
+                running.add(pool.submit(_attempt, next(seeds), parts))
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                s, ok = future.result()
+                attempted.add(s)
+                (successes if ok else failures).append(s)
+                progress.update(int(ok))
+                progress.set_postfix(attempts=len(attempted), rate=f"{len(successes) / len(attempted):.0%}")
+        for future in running:  # let submitted seeds finish: their parts count for a resume
+            future.result()
+    progress.close()
+    chosen = sorted(successes)[:n_demos]
+    if len(chosen) < n_demos:
+        raise RuntimeError(
+            f"only {len(chosen)} successes in {len(attempted)} attempts (max_attempts="
+            f"{max_attempts}); parts kept in {parts}, run again with a larger max_attempts"
+        )
+    env_args = {"env_name": env_id, "type": "equirobot", "env_kwargs": env_kwargs}
+    write_hdf5(hdf5, (_load_part(parts / f"seed_{s:06d}.npz") for s in chosen), env_args)
+    _write_zarr(zarr_path, (_load_part(parts / f"seed_{s:06d}.npz") for s in chosen))
+    attempts = sum(1 for s in attempted if s <= chosen[-1])  # the attempts it took to reach n_demos
+    shutil.rmtree(parts)
+    return CollectionReport(len(chosen), attempts, time.perf_counter() - start, hdf5, zarr_path)
+
+
+def _write_zarr(path: Path, demos: Iterator[Demo]) -> None:
+    """The zarr replay buffer of the demos, built under a temporary name and renamed when complete."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    buffer = ReplayBuffer.create(tmp)
+    for demo in demos:
+        buffer.add_episode({k.removeprefix("obs/"): v for k, v in demo.arrays().items()})
+    os.replace(tmp, path)
