@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("tasks", "equirobot.commands.tasks:run"),
     "rollout": ("rollout", "equirobot.commands.rollout:run"),
     "collect": ("collect", "equirobot.commands.collect:run"),
+    "dataset info": ("dataset_info", "equirobot.commands.dataset_info:run"),
     "bench obs": ("bench_obs", "equirobot.commands.bench_obs:run"),
     "bench experts": ("bench_experts", "equirobot.commands.bench_experts:run"),
     "bench nets": ("bench_nets", "equirobot.commands.bench_nets:run"),
@@ -42,7 +43,12 @@ def parse_command(argv: list[str]) -> tuple[str, list[str]]:
     for words in (2, 1):
         name = " ".join(argv[:words])
         if len(argv) >= words and name in COMMANDS:
-            return name, argv[words:]
+            # A bare argument is the path of dataset commands: `equirobot dataset info data.hdf5`.
+            rest = [
+                f"path={a}" if name.startswith("dataset") and "=" not in a and not a.startswith("-") else a
+                for a in argv[words:]
+            ]
+            return name, rest
     raise UsageError(f"unknown command {' '.join(argv[:2])!r}\n\n{USAGE}")
 
 
@@ -65,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     config_name, target = COMMANDS[name]
 
     from equirobot.config import register_schemas
+    from equirobot.data.replay_buffer import DatasetError
 
     register_schemas()
 
@@ -74,7 +81,11 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as error:
             print(f"equirobot {name}: invalid config: {error}", file=sys.stderr)
             sys.exit(2)
-        _load(target)(typed)
+        try:
+            _load(target)(typed)
+        except (DatasetError, FileExistsError) as error:
+            print(f"equirobot {name}: {error}", file=sys.stderr)
+            sys.exit(2)
 
     sys.argv = [f"equirobot {name}", *overrides]
     hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name=config_name)(task_function)()

@@ -207,6 +207,14 @@ class CollectConfig(EnvConfig):
         return self.out or f"datasets/{name}"
 
 
+@dataclass
+class DatasetConfig:
+    """``equirobot dataset <info|video|plot> <path>``: look at a dataset."""
+
+    path: str = "???"
+    """An hdf5 file or a zarr replay buffer."""
+
+
 SCHEMAS = {
     "tasks": TasksConfig,
     "rollout": RolloutConfig,
@@ -215,6 +223,7 @@ SCHEMAS = {
     "check_equivariance": CheckEquivarianceConfig,
     "bench_nets": BenchNetsConfig,
     "collect": CollectConfig,
+    "dataset_info": DatasetConfig,
 }
 
 
