@@ -193,9 +193,13 @@ class TaskEnv(gym.Env):
             )
         action = np.clip(action, self.action_space.low, self.action_space.high)
         self.scene.step(self._to_robosuite(action))
+        # robosuite's lite physics ends a step on an integration, leaving body poses one substep behind
+        # the state; recompute them so observations match the state (and a replay of it) exactly.
+        self.scene.sim.forward()
         success = self.is_success()
         terminated = success and self.terminate_on_success
-        return self._observe(), float(success), terminated, False, {"is_success": success}
+        info = {"is_success": success, "action_abs": self._controller_target(action)}
+        return self._observe(), float(success), terminated, False, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
@@ -218,6 +222,26 @@ class TaskEnv(gym.Env):
     def body_pose(self, body: str) -> tuple[np.ndarray, np.ndarray]:
         """World position (3,) and rotation (3, 3) of a MuJoCo body (object names map via the task)."""
         return self.scene.body_pose(self.task.objects.get(body, body))
+
+    def get_state(self) -> np.ndarray:
+        """The flattened MuJoCo state [time, qpos, qvel] (robomimic's ``states``)."""
+        return np.asarray(self.scene.sim.get_state().flatten())
+
+    def set_state(self, state: np.ndarray) -> None:
+        """Restore a state of :meth:`get_state` (same task, same model)."""
+        self.scene.sim.set_state_from_flattened(np.asarray(state))
+        self.scene.sim.forward()
+
+    def model_xml(self) -> str:
+        """The MJCF of the loaded scene (robomimic's ``model_file``)."""
+        return self.scene.sim.model.get_xml()
+
+    def _controller_target(self, action: np.ndarray) -> np.ndarray:
+        """The absolute 10-D action equivalent to the last one: the OSC goal pose and the gripper."""
+        if self.control == "abs":
+            return action.astype(np.float32)
+        arm = self.scene.robots[0].part_controllers["right"]
+        return np.concatenate([arm.goal_pos, mat_to_rot6d(arm.goal_ori), action[6:]]).astype(np.float32)
 
     def object_state(self) -> np.ndarray:
         data = self.scene.sim.data

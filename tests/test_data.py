@@ -1,0 +1,154 @@
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import h5py
+import numpy as np
+import pytest
+
+from equirobot.data.replay_buffer import DatasetError, ReplayBuffer
+from equirobot.data.robomimic_hdf5 import read_hdf5
+from equirobot.demos.collect import collect
+
+ENV_KWARGS = {"obs_modes": ("state", "point_cloud"), "control": "delta", "n_points": 64}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "stack"
+    report = collect("equirobot/Stack-D0-v0", ENV_KWARGS, out, n_demos=2, workers=2)
+    return report
+
+
+def test_collection_writes_hdf5_and_zarr_that_agree(dataset):
+    assert dataset.demos == 2 and dataset.attempts >= 2
+    demos, env_args = read_hdf5(dataset.hdf5)
+    assert env_args["env_name"] == "equirobot/Stack-D0-v0"
+    buffer = ReplayBuffer.open(dataset.zarr)
+    assert buffer.n_episodes == len(demos) == 2
+    for i, demo in enumerate(demos):
+        episode = buffer.get_episode(i)
+        for key, value in demo.arrays().items():
+            np.testing.assert_array_equal(episode[key.removeprefix("obs/")], value)
+        assert demo.actions.shape == (len(demo), 7) and demo.actions_abs.shape == (len(demo), 10)
+        assert demo.obs["point_cloud"].shape == (len(demo), 64, 6)
+        assert demo.rewards[-1] == 1.0 and demo.dones[-1] and not demo.dones[:-1].any()
+    assert not dataset.hdf5.with_suffix(".parts").exists()
+
+
+def test_replaying_states_reproduces_observations(dataset):
+    demos, _ = read_hdf5(dataset.hdf5)
+    env = gym.make("equirobot/Stack-D0-v0", **ENV_KWARGS)
+    env.reset(seed=0)
+    task_env = env.unwrapped
+    demo = demos[0]
+    for t in (0, len(demo) // 2, len(demo) - 1):
+        task_env.set_state(demo.states[t])
+        obs = task_env._observe()
+        np.testing.assert_allclose(obs["object"], demo.obs["object"][t], atol=1e-6)
+        np.testing.assert_allclose(obs["robot0_eef_pos"], demo.obs["robot0_eef_pos"][t], atol=1e-6)
+        np.testing.assert_allclose(obs["point_cloud"], demo.obs["point_cloud"][t], atol=1e-5)
+    env.close()
+
+
+def test_existing_outputs_are_never_overwritten(dataset):
+    before = dataset.hdf5.stat().st_mtime_ns
+    with pytest.raises(FileExistsError, match="exists"):
+        collect("equirobot/Stack-D0-v0", ENV_KWARGS, dataset.hdf5.with_suffix(""), n_demos=1, workers=1)
+    assert dataset.hdf5.stat().st_mtime_ns == before
+
+
+def test_killed_collection_resumes_without_losing_demos(tmp_path):
+    out = tmp_path / "resume"
+    parts = out.with_suffix(".parts")
+    command = [
+        sys.executable,
+        "-c",
+        "from equirobot.cli import main; main()",
+        "collect",
+        "task=stack_d0",
+        "n_demos=4",
+        "workers=1",
+        "obs=[state]",
+        f"out={out}",
+        f"hydra.run.dir={tmp_path}/run",
+    ]
+    process = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(parts.glob("seed_*.npz"))) < 2:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = sorted(p.name for p in parts.glob("seed_*.npz"))
+    assert len(finished) >= 2, "the first run finished some demos before it was killed"
+    assert not out.with_suffix(".hdf5").exists() and not out.with_suffix(".zarr").exists()
+    saved = {name: (parts / name).read_bytes() for name in finished}
+
+    report = collect(
+        "equirobot/Stack-D0-v0", {"obs_modes": ("state",), "control": "abs"}, out, n_demos=4, workers=1
+    )
+    assert report.demos == 4
+    demos, _ = read_hdf5(report.hdf5)
+    # The demos the killed run finished are in the dataset, unchanged (seed order: they come first).
+    for demo, name in zip(demos, finished, strict=False):
+        with np.load(io_bytes(saved[name])) as part:
+            np.testing.assert_array_equal(demo.actions, part["actions"])
+
+
+def io_bytes(data: bytes):
+    import io
+
+    return io.BytesIO(data)
+
+
+def test_bad_hdf5_files_name_the_file_and_key(dataset, tmp_path):
+    truncated = tmp_path / "truncated.hdf5"
+    truncated.write_bytes(dataset.hdf5.read_bytes()[:2000])
+    with pytest.raises(DatasetError, match="truncated.hdf5"):
+        read_hdf5(truncated)
+
+    missing = tmp_path / "missing.hdf5"
+    shutil.copy(dataset.hdf5, missing)
+    with h5py.File(missing, "a") as f:
+        del f["data/demo_1/actions"]
+    with pytest.raises(DatasetError, match=r"missing.hdf5: missing key 'data/demo_1/actions'"):
+        read_hdf5(missing)
+
+    mismatched = tmp_path / "mismatched.hdf5"
+    shutil.copy(dataset.hdf5, mismatched)
+    with h5py.File(mismatched, "a") as f:
+        rewards = f["data/demo_0/rewards"][()]
+        del f["data/demo_0/rewards"]
+        f["data/demo_0/rewards"] = rewards[:-3]
+    with pytest.raises(DatasetError, match=r"mismatched.hdf5: 'data/demo_0'.*share their length"):
+        read_hdf5(mismatched)
+
+
+def test_bad_zarr_buffers_name_the_path_and_key(dataset, tmp_path):
+    broken = tmp_path / "broken.zarr"
+    shutil.copytree(dataset.zarr, broken)
+    shutil.rmtree(broken / "meta" / "episode_ends")
+    with pytest.raises(DatasetError, match="broken.zarr"):
+        ReplayBuffer.open(broken)
+    with pytest.raises(DatasetError, match="no such replay buffer"):
+        ReplayBuffer.open(tmp_path / "absent.zarr")
+
+
+def test_dataset_info_cli(dataset):
+    command = [sys.executable, "-c", "from equirobot.cli import main; main()", "dataset", "info"]
+    ok = subprocess.run([*command, str(dataset.zarr)], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "2 episodes" in ok.stdout and "point_cloud" in ok.stdout
+    bad = subprocess.run(
+        [*command, str(Path(dataset.zarr).with_name("none.hdf5"))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "none.hdf5: no such file" in bad.stderr and "Traceback" not in bad.stderr
