@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollout": ("rollout", "equirobot.commands.rollout:run"),
     "collect": ("collect", "equirobot.commands.collect:run"),
     "dataset info": ("dataset_info", "equirobot.commands.dataset_info:run"),
+    "dataset video": ("dataset_video", "equirobot.commands.dataset_view:video"),
+    "dataset plot": ("dataset_plot", "equirobot.commands.dataset_view:plot"),
     "bench obs": ("bench_obs", "equirobot.commands.bench_obs:run"),
     "bench experts": ("bench_experts", "equirobot.commands.bench_experts:run"),
     "bench nets": ("bench_nets", "equirobot.commands.bench_nets:run"),

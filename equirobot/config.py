@@ -215,6 +215,15 @@ class DatasetConfig:
     """An hdf5 file or a zarr replay buffer."""
 
 
+@dataclass
+class DatasetViewConfig(DatasetConfig):
+    """``equirobot dataset video <path> demo=3`` / ``equirobot dataset plot <path>``."""
+
+    demo: int = 0
+    size: int = 256
+    camera: str = "agentview"
+
+
 SCHEMAS = {
     "tasks": TasksConfig,
     "rollout": RolloutConfig,
@@ -224,6 +233,8 @@ SCHEMAS = {
     "bench_nets": BenchNetsConfig,
     "collect": CollectConfig,
     "dataset_info": DatasetConfig,
+    "dataset_video": DatasetViewConfig,
+    "dataset_plot": DatasetViewConfig,
 }
 
 
