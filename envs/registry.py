@@ -37,6 +37,22 @@ BENCHMARK = (
 
 
 @dataclass(frozen=True)
+class Subtask:
+    """One object-centric segment of a task, as MimicGen splits demonstrations.
+
+    The segment moves relative to ``object`` (a key of ``TaskSpec.objects``; ``None``: the world frame)
+    and ends ``offset`` steps (drawn uniformly) after ``signal`` first turns true; the last subtask has
+    no signal and ends with the demonstration.
+    """
+
+    object: str | None
+    signal: Callable[[TaskEnv], bool] | None = None
+    offset: tuple[int, int] = (10, 20)
+    symmetry: int = 1
+    """The object looks the same after turns of 2 pi / symmetry about its z axis (cubes: 4)."""
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """Everything the framework needs to know about one task variant."""
 
@@ -55,6 +71,8 @@ class TaskSpec:
     workspace: Workspace
     description: str
     scene_kwargs: dict[str, Any] = field(default_factory=dict)
+    subtasks: tuple[Subtask, ...] = ()
+    """MimicGen's segmentation of a demonstration (fact sheet), for demonstration generation."""
 
     @property
     def env_id(self) -> str:

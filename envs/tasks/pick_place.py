@@ -19,7 +19,7 @@ from robosuite.environments.manipulation.pick_place import PickPlace
 from equirobot_envs.experts import CLOSED, OPEN, Waypoint, grasp_yaw, top_down
 from equirobot_envs.geometry import rot_z, yaw_of
 from equirobot_envs.observations import Workspace
-from equirobot_envs.registry import TaskSpec
+from equirobot_envs.registry import Subtask, TaskSpec
 from equirobot_envs.scene import SceneMixin, xml_floats
 
 BIN_FLOOR = 0.82  # top of both bin floors
@@ -256,6 +256,31 @@ def expert(env) -> Iterator[Waypoint]:
                 yield from _place(env, name)
 
 
+def _holds(name: str):
+    def signal(env) -> bool:
+        scene = env.scene
+        return bool(scene._check_grasp(gripper=scene.robots[0].gripper, object_geoms=scene.objects[ITEMS[name].index]))
+
+    return signal
+
+
+def _in_place(name: str):
+    def signal(env) -> bool:
+        return not env.scene.not_in_bin(env.body_pose(name)[0], ITEMS[name].index)
+
+    return signal
+
+
+# MimicGen's: grasp relative to the object, place in the world frame (the compartments do not move).
+SUBTASKS = tuple(
+    subtask
+    for i, name in enumerate(ITEMS)
+    for subtask in (
+        Subtask(name, _holds(name)),
+        Subtask(None, _in_place(name) if i < len(ITEMS) - 1 else None, offset=(0, 0)),
+    )
+)
+
 VARIANTS = (
     TaskSpec(
         name="PickPlace",
@@ -267,6 +292,7 @@ VARIANTS = (
         expert=expert,
         # Both bins; the centre sits on the bin floors so that they are cropped away.
         workspace=Workspace(center=(0.1, 0.0, BIN_FLOOR), half_size=0.45),
+        subtasks=SUBTASKS,
         description="put milk, bread, cereal and can from bin1 into their own compartments of bin2; "
         "objects anywhere in bin1, yaw in [0, pi/2]",
     ),

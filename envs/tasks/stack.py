@@ -13,7 +13,7 @@ from robosuite.environments.manipulation.stack import Stack
 
 from equirobot_envs.experts import CLOSED, OPEN, Waypoint, grasp_yaw, top_down
 from equirobot_envs.observations import Workspace
-from equirobot_envs.registry import TaskSpec
+from equirobot_envs.registry import Subtask, TaskSpec
 from equirobot_envs.scene import SceneMixin
 
 CUBE_A_HALF, CUBE_B_HALF = 0.02, 0.025
@@ -64,6 +64,12 @@ def expert(env) -> Iterator[Waypoint]:
     yield Waypoint(place + [0, 0, 0.08], grip, OPEN, tolerance=0.02)
 
 
+def holds_cube_a(env) -> bool:
+    """MimicGen's ``grasp`` signal: both finger pads touch cubeA."""
+    scene = env.scene
+    return bool(scene._check_grasp(gripper=scene.robots[0].gripper, object_geoms=scene.cubeA))
+
+
 def _variant(variant: str, xy_range: float, swap: bool) -> TaskSpec:
     return TaskSpec(
         name="Stack",
@@ -75,6 +81,7 @@ def _variant(variant: str, xy_range: float, swap: bool) -> TaskSpec:
         expert=expert,
         workspace=Workspace(center=(0.0, 0.0, 0.8), half_size=0.3),
         description=f"stack the red cube on the green one; cubes in a {2 * xy_range:.2f} m square, any yaw",
+        subtasks=(Subtask("cubeA", holds_cube_a, symmetry=4), Subtask("cubeB", symmetry=4)),
     )
 
 

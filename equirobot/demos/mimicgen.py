@@ -1,0 +1,154 @@
+"""MimicGen-style demonstration generation (Mandlekar et al., CoRL 2023), as an agent.
+
+From a few source demonstrations, each split into object-centric subtasks (``TaskSpec.subtasks``:
+a subtask ends a few steps after its signal, e.g. "cubeA grasped", first turns true), a new scene is
+solved subtask by subtask: pick a source demo, take its segment for this subtask, move the segment's
+end-effector target poses rigidly with the subtask's object, from where the object was in the source
+demo to where it is now (T_new = O_now O_src^-1 T_src), interpolate from the current target to the
+segment's first pose, and play the segment with its gripper commands and a little action noise.
+Episodes that end in success are kept by :func:`~equirobot.demos.collect.collect`, which runs this
+agent like any other, in parallel and resumably.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+from equirobot.data.replay_buffer import DatasetError
+from equirobot.data.robomimic_hdf5 import Demo, read_hdf5
+from equirobot_envs.geometry import quat_to_mat, rot6d_to_mat, rot_z
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle (radians) of the rotation between two orientations."""
+    return float(np.arccos(np.clip((np.trace(a.T @ b) - 1) / 2, -1.0, 1.0)))
+
+
+def pose(pos: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    """(..., 4, 4) homogeneous transforms."""
+    out = np.zeros((*pos.shape[:-1], 4, 4))
+    out[..., :3, :3], out[..., :3, 3], out[..., 3, 3] = rot, pos, 1.0
+    return out
+
+
+@dataclass
+class SourceSegment:
+    """One subtask of one source demo: target poses, gripper commands, the object's pose at its start."""
+
+    targets: np.ndarray  # (T, 4, 4)
+    gripper: np.ndarray  # (T,)
+    object_pose: np.ndarray | None  # (4, 4), None for world-frame subtasks
+
+
+def segment_demo(env: gym.Env, demo: Demo, rng: np.random.Generator) -> list[SourceSegment]:
+    """Split a demo at its subtask boundaries (signal's first rise + an offset), replaying its states."""
+    task_env = env.unwrapped
+    spec = task_env.task
+    if demo.actions_abs is None or "object" not in demo.obs:
+        raise DatasetError("source demos need 'actions_abs' and 'obs/object' (collect with obs=[state])")
+    names = list(spec.objects)
+    targets = pose(demo.actions_abs[:, :3], rot6d_to_mat(demo.actions_abs[:, 3:9]))
+    boundaries, start = [], 0
+    for subtask in spec.subtasks[:-1]:
+        rises = []
+        previous = False
+        for t in range(start, len(demo)):
+            task_env.set_state(demo.states[t])
+            now = bool(subtask.signal(task_env))
+            if now and not previous:
+                rises.append(t)
+                break
+            previous = now
+        if not rises:
+            raise DatasetError(f"a source demo never reaches subtask signal {subtask.signal.__name__}")
+        end = min(rises[0] + int(rng.integers(subtask.offset[0], subtask.offset[1] + 1)), len(demo) - 1)
+        boundaries.append((start, end))
+        start = end
+    boundaries.append((start, len(demo)))
+    segments = []
+    for subtask, (a, b) in zip(spec.subtasks, boundaries, strict=True):
+        object_pose = None
+        if subtask.object is not None:
+            k = names.index(subtask.object)
+            state = demo.obs["object"][a, 7 * k : 7 * k + 7]
+            object_pose = pose(state[:3], quat_to_mat(state[3:]))
+        segments.append(SourceSegment(targets[a:b], demo.actions_abs[a:b, 9], object_pose))
+    return segments
+
+
+class MimicGenAgent:
+    """Acts by replaying transformed source segments; ``reset()`` starts a new scene's plan."""
+
+    def __init__(
+        self,
+        env: gym.Env,
+        source: str | Path,
+        n_source: int = 10,
+        interpolation_steps: int = 5,
+        noise: float = 0.05,
+        seed: int = 0,
+    ):
+        self.env = env.unwrapped
+        if not self.env.task.subtasks:
+            raise ValueError(f"task {self.env.task.config_name} declares no subtasks to generate from")
+        demos, _ = read_hdf5(source)
+        if not demos:
+            raise DatasetError(f"{source}: no source demos")
+        self.rng = np.random.default_rng(seed)
+        self.sources = [segment_demo(env, d, self.rng) for d in demos[:n_source]]
+        self.interpolation_steps, self.noise = interpolation_steps, noise
+        self.names = list(self.env.task.objects)
+
+    def reset(self) -> None:
+        self._queue: deque[tuple[np.ndarray, float]] = deque()
+        self._subtask = 0
+        pos, rot = self.env.eef_pose()
+        self._last = (pose(pos, rot), -1.0)
+
+    def _plan_next(self) -> None:
+        """Queue the next subtask: interpolation to the transformed segment, then the segment."""
+        index = self._subtask
+        segment = self.sources[int(self.rng.integers(len(self.sources)))][index]
+        targets = segment.targets
+        start, gripper = self._last
+        subtask = self.env.task.subtasks[index]
+        if segment.object_pose is not None:
+            pos, rot = self.env.body_pose(self.env.task.objects[subtask.object])
+            # Of the object frames its symmetry makes equivalent, the one needing the least wrist turn.
+            candidates = [
+                pose(pos, rot @ rot_z(2 * np.pi * k / subtask.symmetry))
+                @ np.linalg.inv(segment.object_pose)
+                @ targets
+                for k in range(subtask.symmetry)
+            ]
+            targets = min(candidates, key=lambda c: _angle(c[0][:3, :3], start[:3, :3]))
+        ends = Rotation.from_matrix(np.stack([start[:3, :3], targets[0][:3, :3]]))
+        slerp = Slerp([0.0, 1.0], ends)
+        # At least MimicGen's 5 steps, and slow enough for the arm to follow (1.5 cm, 0.1 rad a step).
+        distance = np.linalg.norm(targets[0][:3, 3] - start[:3, 3])
+        turn = (ends[1] * ends[0].inv()).magnitude()
+        steps = max(self.interpolation_steps, int(np.ceil(distance / 0.015)), int(np.ceil(turn / 0.1)))
+        for s in np.linspace(0, 1, steps + 1)[1:]:
+            step = np.eye(4)
+            step[:3, :3] = slerp([s]).as_matrix()[0]
+            step[:3, 3] = (1 - s) * start[:3, 3] + s * targets[0][:3, 3]
+            self._queue.append((step, gripper))
+        self._queue.extend(zip(targets, segment.gripper, strict=True))
+        self._subtask += 1
+
+    def act(self, obs=None) -> np.ndarray:
+        if not self._queue and self._subtask < len(self.env.task.subtasks):
+            self._plan_next()
+        target, gripper = self._queue.popleft() if self._queue else self._last
+        self._last = (target, gripper)
+        pos, rot = target[:3, 3], target[:3, :3]
+        if self.noise:  # MimicGen's action noise, in units of the OSC delta scale (5 cm, 0.5 rad)
+            pos = pos + self.rng.normal(0, self.noise * 0.05, 3)
+            rot = Rotation.from_rotvec(self.rng.normal(0, self.noise * 0.5, 3)).as_matrix() @ rot
+        return self.env.pose_to_action(pos, rot, float(np.sign(gripper) or -1.0))
