@@ -18,8 +18,15 @@ class Agent(Protocol):
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
-def make_agent(name: str, env: gym.Env) -> Agent:
-    """The agent called ``name`` acting in ``env``."""
+AGENTS = ("expert", "mimicgen")
+
+
+def make_agent(name: str, env: gym.Env, **kwargs) -> Agent:
+    """The agent called ``name`` acting in ``env`` (``mimicgen`` takes ``source=<hdf5>``, ``n_source``)."""
     if name == "expert":
         return ScriptedExpert(env)
-    raise ValueError(f"unknown agent {name!r}; valid agents: ['expert']")
+    if name == "mimicgen":
+        from equirobot.demos.mimicgen import MimicGenAgent
+
+        return MimicGenAgent(env, **kwargs)
+    raise ValueError(f"unknown agent {name!r}; valid agents: {list(AGENTS)}")

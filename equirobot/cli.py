@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("tasks", "equirobot.commands.tasks:run"),
     "rollout": ("rollout", "equirobot.commands.rollout:run"),
     "collect": ("collect", "equirobot.commands.collect:run"),
+    "generate": ("generate", "equirobot.commands.collect:generate"),
     "dataset info": ("dataset_info", "equirobot.commands.dataset_info:run"),
     "dataset video": ("dataset_video", "equirobot.commands.dataset_view:video"),
     "dataset plot": ("dataset_plot", "equirobot.commands.dataset_view:plot"),

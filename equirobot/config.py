@@ -224,6 +224,23 @@ class DatasetViewConfig(DatasetConfig):
     camera: str = "agentview"
 
 
+@dataclass
+class GenerateConfig(CollectConfig):
+    """``equirobot generate``: MimicGen-style demonstrations from a few source demos."""
+
+    source: str = ""
+    """Source demos (hdf5 with states, actions_abs, obs/object); empty: collect n_source expert demos."""
+    n_source: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_source <= 0:
+            raise ValueError(f"n_source must be positive, got {self.n_source}")
+
+    def out_path(self) -> str:
+        return self.out or super().out_path() + "_mimicgen"
+
+
 SCHEMAS = {
     "tasks": TasksConfig,
     "rollout": RolloutConfig,
@@ -232,6 +249,7 @@ SCHEMAS = {
     "check_equivariance": CheckEquivarianceConfig,
     "bench_nets": BenchNetsConfig,
     "collect": CollectConfig,
+    "generate": GenerateConfig,
     "dataset_info": DatasetConfig,
     "dataset_video": DatasetViewConfig,
     "dataset_plot": DatasetViewConfig,

@@ -43,12 +43,12 @@ class CollectionReport:
         return self.demos / max(self.attempts, 1)
 
 
-def _init_worker(env_id: str, env_kwargs: dict, agent: str) -> None:
+def _init_worker(env_id: str, env_kwargs: dict, agent: str, agent_kwargs: dict) -> None:
     import equirobot_envs  # noqa: F401  (registers the tasks in the spawned process)
     from equirobot.agents import make_agent
 
     _worker["env"] = env = gym.make(env_id, **env_kwargs)
-    _worker["agent"] = make_agent(agent, env)
+    _worker["agent"] = make_agent(agent, env, **agent_kwargs)
 
 
 def _attempt(seed: int, parts: Path) -> tuple[int, bool]:
@@ -97,6 +97,7 @@ def collect(
     seed: int = 0,
     max_attempts: int | None = None,
     agent: str = "expert",
+    agent_kwargs: dict | None = None,
 ) -> CollectionReport:
     """Collect ``n_demos`` successful episodes of ``agent``; see the module docstring."""
     out = Path(out)
@@ -122,7 +123,10 @@ def collect(
     )
     context = multiprocessing.get_context("spawn")  # forked MuJoCo GL contexts crash
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(env_id, env_kwargs, agent)
+        workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(env_id, env_kwargs, agent, agent_kwargs or {}),
     ) as pool:
         seeds, running = pending_seeds(), set[Future]()
         while len(successes) < n_demos and len(attempted) < max_attempts:
@@ -144,7 +148,7 @@ def collect(
             f"only {len(chosen)} successes in {len(attempted)} attempts (max_attempts="
             f"{max_attempts}); parts kept in {parts}, run again with a larger max_attempts"
         )
-    env_args = {"env_name": env_id, "type": "equirobot", "env_kwargs": env_kwargs}
+    env_args = {"env_name": env_id, "type": "equirobot", "env_kwargs": env_kwargs, "agent": agent}
     write_hdf5(hdf5, (_load_part(parts / f"seed_{s:06d}.npz") for s in chosen), env_args)
     _write_zarr(zarr_path, (_load_part(parts / f"seed_{s:06d}.npz") for s in chosen))
     attempts = sum(1 for s in attempted if s <= chosen[-1])  # the attempts it took to reach n_demos

@@ -106,6 +106,9 @@ class MimicGenAgent:
         self.names = list(self.env.task.objects)
 
     def reset(self) -> None:
+        # Draw this episode's choices from the env's generator, which reset(seed) has just seeded: the same
+        # seed then generates the same demonstration in any worker.
+        self.rng = np.random.default_rng(int(self.env.np_random.integers(2**63)))
         self._queue: deque[tuple[np.ndarray, float]] = deque()
         self._subtask = 0
         pos, rot = self.env.eef_pose()
