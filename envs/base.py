@@ -236,6 +236,24 @@ class TaskEnv(gym.Env):
         """The MJCF of the loaded scene (robomimic's ``model_file``)."""
         return self.scene.sim.model.get_xml()
 
+    def observe(self) -> dict[str, np.ndarray]:
+        """The observation of the current state (after :meth:`set_state`, for re-rendering datasets)."""
+        return self._observe()
+
+    def absolute_action(self, state: np.ndarray, delta_action: np.ndarray) -> np.ndarray:
+        """The 10-D absolute action equivalent to a 7-D delta action taken in ``state`` (delta envs only).
+
+        Replays the OSC controller's goal computation; robosuite's goals are relative to the achieved pose,
+        so the state alone determines the result.
+        """
+        if self.control != "delta":
+            raise ValueError("absolute_action converts delta actions: make the env with control='delta'")
+        self.set_state(state)
+        arm = self.scene.robots[0].part_controllers["right"]
+        arm.update(force=True)
+        arm.set_goal(np.clip(delta_action[:6], -1, 1))
+        return np.concatenate([arm.goal_pos, mat_to_rot6d(arm.goal_ori), delta_action[6:]]).astype(np.float32)
+
     def _controller_target(self, action: np.ndarray) -> np.ndarray:
         """The absolute 10-D action equivalent to the last one: the OSC goal pose and the gripper."""
         if self.control == "abs":

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("collect", "equirobot.commands.collect:run"),
     "generate": ("generate", "equirobot.commands.collect:generate"),
     "dataset info": ("dataset_info", "equirobot.commands.dataset_info:run"),
+    "dataset render": ("dataset_render", "equirobot.commands.dataset_render:run"),
     "dataset video": ("dataset_video", "equirobot.commands.dataset_view:video"),
     "dataset plot": ("dataset_plot", "equirobot.commands.dataset_view:plot"),
     "bench obs": ("bench_obs", "equirobot.commands.bench_obs:run"),
@@ -51,6 +52,7 @@ def parse_command(argv: list[str]) -> tuple[str, list[str]]:
                 f"path={a}" if name.startswith("dataset") and "=" not in a and not a.startswith("-") else a
                 for a in argv[words:]
             ]
+            rest = [f"input={a[3:]}" if a.startswith("in=") else a for a in rest]  # `in` is a Python keyword
             return name, rest
     raise UsageError(f"unknown command {' '.join(argv[:2])!r}\n\n{USAGE}")
 

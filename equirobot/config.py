@@ -241,6 +241,19 @@ class GenerateConfig(CollectConfig):
         return self.out or super().out_path() + "_mimicgen"
 
 
+@dataclass
+class DatasetRenderConfig:
+    """``equirobot dataset render in=<hdf5> obs=[point_cloud,voxels] [out=<hdf5>]``."""
+
+    input: str = "???"
+    """The source hdf5 (``in=`` on the command line)."""
+    obs: list[str] = field(default_factory=lambda: ["point_cloud"])
+    out: str = ""
+
+    def __post_init__(self) -> None:
+        ObservationConfig(modes=tuple(self.obs))  # raises on unknown modes
+
+
 SCHEMAS = {
     "tasks": TasksConfig,
     "rollout": RolloutConfig,
@@ -251,6 +264,7 @@ SCHEMAS = {
     "collect": CollectConfig,
     "generate": GenerateConfig,
     "dataset_info": DatasetConfig,
+    "dataset_render": DatasetRenderConfig,
     "dataset_video": DatasetViewConfig,
     "dataset_plot": DatasetViewConfig,
 }

@@ -66,7 +66,7 @@ def segment_demo(env: gym.Env, demo: Demo, rng: np.random.Generator) -> list[Sou
                 break
             previous = now
         if not rises:
-            raise DatasetError(f"a source demo never reaches subtask signal {subtask.signal.__name__}")
+            raise DatasetError(f"a source demo never reaches the signal of subtask {len(boundaries)}")
         end = min(rises[0] + int(rng.integers(subtask.offset[0], subtask.offset[1] + 1)), len(demo) - 1)
         boundaries.append((start, end))
         start = end
@@ -101,7 +101,16 @@ class MimicGenAgent:
         if not demos:
             raise DatasetError(f"{source}: no source demos")
         self.rng = np.random.default_rng(seed)
-        self.sources = [segment_demo(env, d, self.rng) for d in demos[:n_source]]
+        self.sources, self.skipped = [], 0
+        for demo in demos[:n_source]:
+            try:
+                self.sources.append(segment_demo(env, demo, self.rng))
+            except DatasetError:  # a signal never fired (e.g. a grasp the contact test misses): unusable
+                self.skipped += 1
+        if not self.sources:
+            raise DatasetError(
+                f"{source}: none of {min(n_source, len(demos))} source demos could be segmented"
+            )
         self.interpolation_steps, self.noise = interpolation_steps, noise
         self.names = list(self.env.task.objects)
 
