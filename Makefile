@@ -22,8 +22,8 @@ demo: setup
 	$(BIN)/equirobot rollout task=stack_d1 agent=expert episodes=10 video=true
 
 lint: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check equirobot envs tests
+	$(BIN)/ruff format --check equirobot envs tests
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -259,7 +259,9 @@ def expert(env) -> Iterator[Waypoint]:
 def _holds(name: str):
     def signal(env) -> bool:
         scene = env.scene
-        return bool(scene._check_grasp(gripper=scene.robots[0].gripper, object_geoms=scene.objects[ITEMS[name].index]))
+        return bool(
+            scene._check_grasp(gripper=scene.robots[0].gripper, object_geoms=scene.objects[ITEMS[name].index])
+        )
 
     return signal
 
