@@ -51,7 +51,7 @@ WRIST = 0.2  # gripper site to wrist (link 7), along the gripper's z axis
 TOP_DOWN_REACH, WRIST_REACH, LEAN_REACH = 0.74, 0.72, 0.84
 # Beyond STRETCH the elbow is nearly straight, and the arm controller cannot always bend it back; within
 # NEAR (NEAR_GRASP, down at the table) the arm is folded up and swerves as it moves.
-STRETCH, NEAR, NEAR_GRASP = 0.74, 0.3, 0.38
+STRETCH, NEAR, NEAR_GRASP = 0.74, 0.36, 0.38
 LEAN_ANGLES = np.radians([0, 10, 20, 30, 40])
 YAW_RANGE = (-1.5, 3.3)  # gripper yaw (top_down's argument) less the azimuth, that the wrist allows
 MAX_TURN = 2.8  # largest turn planned: well under pi, so that the short way is unambiguous
@@ -64,6 +64,7 @@ GRIPPER_BOXES = (
     ((-0.088, -0.044, -0.152), (0.054, 0.044, -0.097)),
 )
 PEG_CLEARANCE = PEG_HALF_DIAGONAL + 0.012
+MIN_UPRIGHT = np.cos(np.radians(8))  # a nut held more askew than this jams on the peg
 
 
 class NutAssemblyScene(SceneMixin, NutAssembly):
@@ -299,12 +300,13 @@ def slide_nut(env, nut: str, peg: str) -> Iterator[Waypoint]:
         return nut_pos + [*(grasp[2] + slide), 0]
 
     def safe(grasp: tuple, slide: np.ndarray) -> bool:
-        """Whether the slide leaves the nut on the table, and keeps it and the gripper off the peg."""
+        """Whether the nut stays on the table and out of the base's way, it and the gripper off the peg."""
         end = moved(grasp, slide)
         path = np.linspace(0, 1, 11)[:, None] * slide
         gaps = np.linalg.norm(end[:2] - slide + path - peg_xy, axis=1)  # nut to peg along the way
         return (
             np.all(np.abs(end[:2]) < TABLE_HALF - 0.08)
+            and min(_radius(env, end), _radius(env, grasp[0][:2] + slide) + 0.05) > NEAR_GRASP
             and min(gaps) >= min(gaps[0] - 0.005, NUT_RADIUS + PEG_CLEARANCE)
             and all(_misses(grasp[0] + [*p, 0], grasp[1], peg_xy) for p in path)
         )
@@ -380,7 +382,7 @@ def put_on_peg(env, nut: str, peg: str, nut_yaw: float, turn: float, symmetry: i
         above[:2] += shift
         above = nut_pos + rot_z(twist) @ (above - nut_pos)  # turn about the nut's centre
         carry = rot_z(twist) @ carry
-        yield Waypoint(above, carry, CLOSED, tolerance=0.006, speed=0.006, hold=4)
+        yield Waypoint(above, carry, CLOSED, tolerance=0.01, speed=0.006, hold=4)
     # Once around the peg the nut centres itself on it and the gripper may stop short: a loose tolerance.
     down = above - [0, 0, CARRY_Z - RELEASE_Z]
     yield Waypoint(down, carry, CLOSED, tolerance=0.015, speed=0.006)
@@ -405,11 +407,16 @@ def place_nut(env, nut: str, peg: str, symmetry: int) -> Iterator[Waypoint]:
                 continue
         grasp, on_peg, turn = _plan(env, nut, peg, symmetry)
         yield from grasp_nut(env, nut, grasp)
-        if env.body_pose(nut)[0][2] > TABLE_TOP + 0.05:
+        nut_pos, nut_rot = env.body_pose(nut)
+        if nut_pos[2] > TABLE_TOP + 0.05 and nut_rot[2, 2] > MIN_UPRIGHT:
             yield from put_on_peg(env, nut, peg, on_peg, turn, symmetry)
             return
+        # Missed, or holding the nut askew (it would jam on the peg): put it down and try again.
         eef_pos, eef_rot = env.eef_pose()
-        yield Waypoint(eef_pos, eef_rot, OPEN, tolerance=0.05, hold=6)
+        down = np.array([*eef_pos[:2], TABLE_TOP + 0.05])
+        yield Waypoint(down, eef_rot, CLOSED, tolerance=0.03)
+        yield Waypoint(down, eef_rot, OPEN, tolerance=0.05, hold=6)
+        yield Waypoint(np.array([*eef_pos[:2], SAFE_Z]), eef_rot, OPEN, tolerance=0.02, speed=FAST)
 
 
 def square_expert(env) -> Iterator[Waypoint]:
