@@ -97,11 +97,18 @@ def modules(cfg: BenchNetsConfig) -> dict[str, tuple[nn.Module, Callable[[int], 
         ConditionalUnet1D(sym, ABS_ACTION, cond, dims),
         denoiser_input(cond.size),
     )
-    dense = ConditionalUnet1D(sym, ABS_ACTION, cond, dims).export()  # expanded dense kernels
-    out[f"denoiser {cfg.group} (dense kernels)"] = (_Frozen(dense), denoiser_input(cond.size))
+    out[f"denoiser {cfg.group} (dense kernels)"] = (
+        ConditionalUnet1D(sym, ABS_ACTION, cond, dims, fourier=False),
+        denoiser_input(cond.size),
+    )
     plain_cond = regular(fiber(plain), cond.size)
     out["denoiser C1 same channels"] = (
         ConditionalUnet1D(plain, ABS_ACTION, plain_cond, tuple(d * n for d in dims)),
+        denoiser_input(cond.size),
+    )
+    similar = tuple(round(d * n**0.5) for d in dims)  # about the parameter count of the C_N denoiser
+    out["denoiser C1 similar params"] = (
+        ConditionalUnet1D(plain, ABS_ACTION, plain_cond, similar),
         denoiser_input(cond.size),
     )
     anchor_cond = regular(fiber(plain), cfg.out_fields)

@@ -219,8 +219,15 @@ def is_cyclic_regular(field_type: enn.FieldType) -> bool:
     )
 
 
-def make_conv1d(in_type: enn.FieldType, out_type: enn.FieldType, kernel_size: int, **kwargs) -> nn.Module:
-    """The fastest exact temporal convolution for these field types (see :class:`RegularGroupConv1d`)."""
-    if is_cyclic_regular(in_type) and is_cyclic_regular(out_type):
+def make_conv1d(
+    in_type: enn.FieldType, out_type: enn.FieldType, kernel_size: int, fourier: bool = True, **kwargs
+) -> nn.Module:
+    """An exact temporal convolution between these field types.
+
+    Between regular fields of a cyclic group it is computed per group frequency (:class:`RegularGroupConv1d`)
+    unless ``fourier=False``; otherwise its kernel is expanded from escnn's basis
+    (:class:`EquivariantConv1d`).
+    """
+    if fourier and is_cyclic_regular(in_type) and is_cyclic_regular(out_type):
         return RegularGroupConv1d(in_type, out_type, kernel_size, **kwargs)
     return EquivariantConv1d(in_type, out_type, kernel_size, **kwargs)

@@ -54,9 +54,11 @@ class FieldGroupNorm(nn.Module):
 class ConvBlock(nn.Module):
     """Equivariant conv -> field GroupNorm -> Mish."""
 
-    def __init__(self, in_type: enn.FieldType, out_type: enn.FieldType, kernel_size: int):
+    def __init__(
+        self, in_type: enn.FieldType, out_type: enn.FieldType, kernel_size: int, fourier: bool = True
+    ):
         super().__init__()
-        self.conv = make_conv1d(in_type, out_type, kernel_size)
+        self.conv = make_conv1d(in_type, out_type, kernel_size, fourier=fourier)
         self.norm = FieldGroupNorm(out_type)
         self.act = nn.Mish()
 
@@ -68,14 +70,21 @@ class ResidualBlock(nn.Module):
     """Two conv blocks with FiLM of the condition in between, plus a residual connection."""
 
     def __init__(
-        self, in_type: enn.FieldType, out_type: enn.FieldType, cond_type: enn.FieldType, kernel_size: int
+        self,
+        in_type: enn.FieldType,
+        out_type: enn.FieldType,
+        cond_type: enn.FieldType,
+        kernel_size: int,
+        fourier: bool = True,
     ):
         super().__init__()
-        self.block1 = ConvBlock(in_type, out_type, kernel_size)
-        self.block2 = ConvBlock(out_type, out_type, kernel_size)
+        self.block1 = ConvBlock(in_type, out_type, kernel_size, fourier)
+        self.block2 = ConvBlock(out_type, out_type, kernel_size, fourier)
         film_type = enn.FieldType(out_type.gspace, 2 * out_type.representations)
-        self.film = make_conv1d(cond_type, film_type, 1)  # an equivariant linear map
-        self.residual = make_conv1d(in_type, out_type, 1) if in_type != out_type else nn.Identity()
+        self.film = make_conv1d(cond_type, film_type, 1, fourier=fourier)  # an equivariant linear map
+        self.residual = (
+            make_conv1d(in_type, out_type, 1, fourier=fourier) if in_type != out_type else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         scale, shift = self.film(nn.functional.mish(cond)[..., None]).chunk(2, dim=1)
@@ -92,6 +101,8 @@ class ConditionalUnet1D(nn.Module):
         cond_type: field type of the observation condition on ``fiber(sym)`` (B, cond_type.size).
         down_dims: regular fields per level (channels = fields x group order).
         step_embed_dim: size of the diffusion-step embedding (invariant).
+        fourier: compute regular-to-regular convolutions of C_N per group frequency (see
+            :class:`~equirobot.nn.conv1d.RegularGroupConv1d`) rather than with expanded dense kernels.
     """
 
     def __init__(
@@ -102,6 +113,7 @@ class ConditionalUnet1D(nn.Module):
         down_dims: tuple[int, ...] = (64, 128, 256),
         kernel_size: int = 5,
         step_embed_dim: int = 128,
+        fourier: bool = True,
     ):
         super().__init__()
         self._config = dict(
@@ -111,6 +123,7 @@ class ConditionalUnet1D(nn.Module):
             down_dims=down_dims,
             kernel_size=kernel_size,
             step_embed_dim=step_embed_dim,
+            fourier=fourier,
         )
         self.sym, self.action_layout = sym, action_layout
         space = fiber(sym)
@@ -132,15 +145,15 @@ class ConditionalUnet1D(nn.Module):
             self.down.append(
                 nn.ModuleList(
                     [
-                        ResidualBlock(in_type, t, cond_all, kernel_size),
-                        ResidualBlock(t, t, cond_all, kernel_size),
-                        nn.Identity() if last else make_conv1d(t, t, 3, stride=2, padding=1),
+                        ResidualBlock(in_type, t, cond_all, kernel_size, fourier),
+                        ResidualBlock(t, t, cond_all, kernel_size, fourier),
+                        nn.Identity() if last else make_conv1d(t, t, 3, stride=2, padding=1, fourier=fourier),
                     ]
                 )
             )
             in_type = t
         self.mid = nn.ModuleList(
-            [ResidualBlock(types[-1], types[-1], cond_all, kernel_size) for _ in range(2)]
+            [ResidualBlock(types[-1], types[-1], cond_all, kernel_size, fourier) for _ in range(2)]
         )
         self.up = nn.ModuleList()
         for i in range(len(types) - 1, 0, -1):
@@ -148,14 +161,15 @@ class ConditionalUnet1D(nn.Module):
             self.up.append(
                 nn.ModuleList(
                     [
-                        ResidualBlock(skip + skip, out, cond_all, kernel_size),
-                        ResidualBlock(out, out, cond_all, kernel_size),
-                        make_conv1d(out, out, 4, stride=2, padding=1, transpose=True),
+                        ResidualBlock(skip + skip, out, cond_all, kernel_size, fourier),
+                        ResidualBlock(out, out, cond_all, kernel_size, fourier),
+                        make_conv1d(out, out, 4, stride=2, padding=1, transpose=True, fourier=fourier),
                     ]
                 )
             )
         self.final = nn.Sequential(
-            ConvBlock(types[0], types[0], kernel_size), make_conv1d(types[0], self.action_type, 1)
+            ConvBlock(types[0], types[0], kernel_size, fourier),
+            make_conv1d(types[0], self.action_type, 1, fourier=fourier),
         )
 
     def export(self) -> ConditionalUnet1D:
