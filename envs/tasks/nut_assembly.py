@@ -25,7 +25,7 @@ from scipy.spatial.transform import Rotation
 from equirobot_envs.experts import CLOSED, OPEN, Waypoint, top_down
 from equirobot_envs.geometry import rot_z, wrap_angle, yaw_of
 from equirobot_envs.observations import Workspace
-from equirobot_envs.registry import TaskSpec
+from equirobot_envs.registry import Subtask, TaskSpec
 from equirobot_envs.scene import SceneMixin
 
 TABLE_TOP = 0.82
@@ -432,6 +432,34 @@ def nut_assembly_expert(env) -> Iterator[Waypoint]:
 
 OBJECTS = {"square_nut": "SquareNut_main", "square_peg": "peg1"}
 
+
+def _holds(index: int):
+    """MimicGen's grasp signal for nut ``index`` (0: square, 1: round)."""
+
+    def signal(env) -> bool:
+        scene = env.scene
+        return bool(scene._check_grasp(gripper=scene.robots[0].gripper, object_geoms=scene.nuts[index]))
+
+    return signal
+
+
+def _square_on_peg(env) -> bool:
+    """MimicGen's ``insert_square_nut``: robosuite's on-peg test, gripper away from the nut."""
+    scene = env.scene
+    nut_pos = env.body_pose("square_nut")[0]
+    far = np.linalg.norm(env.eef_pose()[0] - nut_pos) > 0.0424
+    return bool(scene.on_peg(nut_pos, 0) and far)
+
+
+# MimicGen's segmentation (the square peg looks the same every quarter turn, the round one always).
+SQUARE_SUBTASKS = (Subtask("square_nut", _holds(0)), Subtask("square_peg", symmetry=4))
+NUT_ASSEMBLY_SUBTASKS = (
+    Subtask("square_nut", _holds(0)),
+    Subtask("square_peg", _square_on_peg, symmetry=4),
+    Subtask("round_nut", _holds(1)),
+    Subtask("round_peg", symmetry=8),
+)
+
 VARIANTS = (
     TaskSpec(
         name="Square",
@@ -440,6 +468,7 @@ VARIANTS = (
         horizon=400,
         objects=OBJECTS,
         expert=square_expert,
+        subtasks=SQUARE_SUBTASKS,
         workspace=Workspace(center=(0.0, 0.0, TABLE_TOP), half_size=0.32),
         description="put the square nut on the square peg; nut near x = -0.11, any yaw; peg fixed",
     ),
@@ -451,6 +480,7 @@ VARIANTS = (
         horizon=400,
         objects=OBJECTS,
         expert=square_expert,
+        subtasks=SQUARE_SUBTASKS,
         workspace=Workspace(center=(0.0, 0.0, TABLE_TOP), half_size=0.38),
         description="put the square nut on the square peg; nut and peg anywhere in a 0.5 m square, any yaw",
     ),
@@ -461,6 +491,7 @@ VARIANTS = (
         horizon=500,
         objects={**OBJECTS, "round_nut": "RoundNut_main", "round_peg": "peg2"},
         expert=nut_assembly_expert,
+        subtasks=NUT_ASSEMBLY_SUBTASKS,
         workspace=Workspace(center=(0.0, 0.0, TABLE_TOP), half_size=0.32),
         description="put the square nut on the square peg and the round nut on the round peg",
     ),
