@@ -236,6 +236,14 @@ class TaskEnv(gym.Env):
         """The MJCF of the loaded scene (robomimic's ``model_file``)."""
         return self.scene.sim.model.get_xml()
 
+    def episode_meta(self) -> dict:
+        """What a replay needs beyond the MuJoCo states: poses of fixtures this episode moved."""
+        return {"fixtures": self.scene.fixture_poses()}
+
+    def set_episode_meta(self, meta: dict) -> None:
+        """Restore :meth:`episode_meta` before replaying an episode's states."""
+        self.scene.set_fixture_poses(meta.get("fixtures", {}))
+
     def observe(self) -> dict[str, np.ndarray]:
         """The observation of the current state (after :meth:`set_state`, for re-rendering datasets)."""
         return self._observe()

@@ -60,6 +60,17 @@ class SceneMixin:
                     agentview.set(key, full.get(key))
                     full.set(key, value)
 
+    def fixture_poses(self) -> dict[str, list[float]]:
+        """Poses [x, y, z, qw, qx, qy, qz] of fixed bodies this episode moved (not in the MuJoCo state)."""
+        return {}
+
+    def set_fixture_poses(self, poses: dict[str, list[float]]) -> None:
+        """Restore :meth:`fixture_poses` (before replaying stored states)."""
+        for body, pose in poses.items():
+            i = self.sim.model.body_name2id(body)
+            self.sim.model.body_pos[i], self.sim.model.body_quat[i] = pose[:3], pose[3:]
+        self.sim.forward()
+
     def body_pose(self, body: str) -> tuple[np.ndarray, np.ndarray]:
         """World position (3,) and rotation matrix (3, 3) of a MuJoCo body."""
         i = self.sim.model.body_name2id(body)

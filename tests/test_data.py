@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import signal
@@ -198,4 +199,19 @@ def test_mimicgen_generation_succeeds(task, tmp_path):
     assert len(agent.sources) == 3 and all(len(s) == len(env.unwrapped.task.subtasks) for s in agent.sources)
     successes = sum(run_episode(env, agent, seed=seed).success for seed in range(1000, 1004))
     assert successes >= 2, f"{task}: {successes}/4 generated episodes succeeded"
+    env.close()
+
+
+def test_replay_restores_fixtures_moved_per_episode(tmp_path):
+    """Square D2 draws the peg pose per episode, outside the MuJoCo state: the demo carries it."""
+    report = collect(
+        "equirobot/Square-D2-v0", {"obs_modes": ("state",)}, tmp_path / "square", n_demos=1, workers=1
+    )
+    (demo,), _ = read_hdf5(report.hdf5)
+    env = gym.make("equirobot/Square-D2-v0")
+    env.reset(seed=12345)  # another scene: the peg stands elsewhere
+    task_env = env.unwrapped
+    task_env.set_episode_meta(json.loads(demo.ep_meta))
+    task_env.set_state(demo.states[0])
+    np.testing.assert_allclose(task_env.observe()["object"], demo.obs["object"][0], atol=1e-6)
     env.close()

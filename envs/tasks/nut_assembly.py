@@ -101,6 +101,15 @@ class SquareScene(SceneMixin, NutAssemblySquare):
             pos, quat, _ = self.placement_initializer.sample()[nut.name]
             self.sim.data.set_joint_qpos(nut.joints[0], np.concatenate([pos, quat]))
 
+    def fixture_poses(self) -> dict[str, list[float]]:
+        if not self.wide:
+            return {}
+        model = self.sim.model
+        return {
+            body: [*map(float, model.body_pos[i]), *map(float, model.body_quat[i])]
+            for body, i in (("peg1", self.peg1_body_id), ("peg2", self.peg2_body_id))
+        }
+
     def _place_pegs(self) -> None:
         """Draw peg1's pose from the scene's rng; move peg2 out of the scene."""
         x, y = self.rng.uniform(-D2_RANGE, D2_RANGE, size=2)

@@ -8,6 +8,7 @@ their absolute equivalent (``actions_abs``) by replaying the controller's goal c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +48,7 @@ def rendered(path: Path, env: gym.Env, add_abs: bool) -> Iterator[Demo]:
                     f"equirobot's {task_env.task.env_id} scene has {state_size}: the file was recorded in a "
                     "different scene (other objects or robot), which equirobot cannot replay"
                 )
+            task_env.set_episode_meta(json.loads(demo.ep_meta))
             frames: dict[str, list] = {}
             for state in demo.states:
                 task_env.set_state(state)
@@ -66,13 +68,12 @@ def rendered(path: Path, env: gym.Env, add_abs: bool) -> Iterator[Demo]:
                 dones=demo.dones,
                 model_file=demo.model_file,
                 actions_abs=actions_abs,
+                ep_meta=demo.ep_meta,
             )
 
 
 def run(cfg: DatasetRenderConfig) -> Path:
     """Write ``cfg.out`` (default: ``<in>_<modes>.hdf5``) with the added observations."""
-    import json
-
     import equirobot_envs  # noqa: F401  (registers the tasks)
 
     source = Path(cfg.input)

@@ -6,6 +6,7 @@ dataset with states can be watched, whatever observations it stores); plots show
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import gymnasium as gym
@@ -45,6 +46,7 @@ def video(cfg: DatasetViewConfig) -> Path:
         env_args["env_name"], render_mode="rgb_array", render_size=cfg.size, render_camera=cfg.camera
     )
     env.reset(seed=0)
+    env.unwrapped.set_episode_meta(json.loads(demos[cfg.demo].ep_meta))
     frames = []
     for state in demos[cfg.demo].states:
         env.unwrapped.set_state(state)

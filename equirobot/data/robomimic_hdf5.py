@@ -42,6 +42,8 @@ class Demo:
     dones: np.ndarray
     model_file: str = ""
     actions_abs: np.ndarray | None = None
+    ep_meta: str = "{}"
+    """JSON of ``TaskEnv.episode_meta()``: restore it with ``set_episode_meta`` before replaying states."""
 
     def __post_init__(self) -> None:
         lengths = {k: len(v) for k, v in self.arrays().items()}
@@ -94,6 +96,7 @@ def write_hdf5(path: str | Path, demos: Iterable[Demo], env_args: dict) -> int:
                 )
             group.attrs["num_samples"] = len(demo)
             group.attrs["model_file"] = demo.model_file
+            group.attrs["ep_meta"] = demo.ep_meta
             total, count = total + len(demo), i + 1
         data.attrs["total"] = total
         data.attrs["env_args"] = json.dumps(env_args)
@@ -120,8 +123,9 @@ def read_demo(f: h5py.File, name: str, path: Path) -> Demo:
     except OSError as error:  # truncated or corrupt chunks
         raise DatasetError(f"{path}: cannot read 'data/{name}' ({error})") from error
     model_file = group.attrs.get("model_file", "")
+    ep_meta = group.attrs.get("ep_meta", "{}")
     try:
-        return Demo(obs=obs, actions_abs=actions_abs, model_file=model_file, **arrays)
+        return Demo(obs=obs, actions_abs=actions_abs, model_file=model_file, ep_meta=ep_meta, **arrays)
     except DatasetError as error:
         raise DatasetError(f"{path}: 'data/{name}': {error}") from None
 

@@ -9,6 +9,7 @@ is written as ``<out>.hdf5`` and ``<out>.zarr``, each complete or absent.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import shutil
@@ -58,7 +59,8 @@ def _attempt(seed: int, parts: Path) -> tuple[int, bool]:
     episode = run_episode(_worker["env"], _worker["agent"], seed=seed, record=True)
     if episode.success:
         tmp = parts / f".seed_{seed:06d}.tmp.npz"
-        np.savez_compressed(tmp, model_xml=np.array(episode.model_xml), **episode.trajectory)
+        meta = np.array(json.dumps(episode.meta))
+        np.savez_compressed(tmp, model_xml=np.array(episode.model_xml), ep_meta=meta, **episode.trajectory)
         os.replace(tmp, parts / f"seed_{seed:06d}.npz")
     else:
         (parts / f"seed_{seed:06d}.fail").touch()
@@ -85,6 +87,7 @@ def _load_part(path: Path) -> Demo:
         dones=arrays["dones"],
         actions_abs=arrays["actions_abs"],
         model_file=str(arrays["model_xml"]),
+        ep_meta=str(arrays["ep_meta"]) if "ep_meta" in arrays else "{}",
     )
 
 

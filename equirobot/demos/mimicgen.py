@@ -12,6 +12,7 @@ agent like any other, in parallel and resumably.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ def segment_demo(env: gym.Env, demo: Demo, rng: np.random.Generator) -> list[Sou
         raise DatasetError("source demos need 'actions_abs' and 'obs/object' (collect with obs=[state])")
     names = list(spec.objects)
     targets = pose(demo.actions_abs[:, :3], rot6d_to_mat(demo.actions_abs[:, 3:9]))
+    task_env.set_episode_meta(json.loads(demo.ep_meta))  # e.g. where Square D2's peg stood
     boundaries, start = [], 0
     for subtask in spec.subtasks[:-1]:
         rises = []

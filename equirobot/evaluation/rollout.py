@@ -26,6 +26,8 @@ class Episode:
     ``rewards``, ``dones``."""
     model_xml: str = ""
     """The scene's MJCF (recorded episodes only)."""
+    meta: dict | None = None
+    """``TaskEnv.episode_meta()`` at reset (recorded episodes only)."""
 
 
 def run_episode(
@@ -35,6 +37,7 @@ def run_episode(
     obs, info = env.reset(seed=seed)
     agent.reset()
     task_env = env.unwrapped
+    meta = task_env.episode_meta() if record else {}
     frames = [env.render()] if video_path else []
     steps: dict[str, list] = {}
     success, n = False, 0
@@ -63,7 +66,7 @@ def run_episode(
         write_video(video_path, frames, fps=env.metadata.get("render_fps", 20))
     trajectory = {k: np.asarray(v) for k, v in steps.items()} if record else None
     model_xml = task_env.model_xml() if record else ""
-    return Episode(seed, success, n, video=video_path, trajectory=trajectory, model_xml=model_xml)
+    return Episode(seed, success, n, video=video_path, trajectory=trajectory, model_xml=model_xml, meta=meta)
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
