@@ -33,7 +33,60 @@ def invariant_bias_expansion(field_type: enn.FieldType) -> torch.Tensor:
     return torch.stack(columns, 1) if columns else torch.zeros(field_type.size, 0)
 
 
-class EquivariantConv1d(nn.Module):
+class _TemporalConv(nn.Module):
+    """What both equivariant temporal convolutions share.
+
+    The convolution's geometry, the input check, and the kernel: computed from the parameters in training,
+    cached in eval mode.
+    """
+
+    def __init__(
+        self,
+        in_type: enn.FieldType,
+        out_type: enn.FieldType,
+        kernel_size: int,
+        stride: int,
+        padding: int | None,
+        transpose: bool,
+        output_padding: int,
+    ):
+        super().__init__()
+        self.in_type, self.out_type = in_type, out_type
+        self.kernel_size, self.stride, self.transpose = kernel_size, stride, transpose
+        self.padding = kernel_size // 2 if padding is None else padding
+        self.output_padding = output_padding
+        self._cache = None
+
+    def compute_kernel(self):
+        raise NotImplementedError
+
+    def kernel(self):
+        """``compute_kernel()``, cached while the module is in eval mode."""
+        if self.training:
+            return self.compute_kernel()
+        if self._cache is None:
+            with torch.no_grad():
+                self._cache = self.compute_kernel()
+        return self._cache
+
+    def train(self, mode: bool = True):
+        self._cache = None
+        return super().train(mode)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.shape[1] != self.in_type.size:
+            raise ValueError(f"expected {self.in_type.size} channels ({self.in_type}), got {x.shape[1]}")
+
+    def conv(
+        self, x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, groups: int = 1
+    ) -> torch.Tensor:
+        """The (transposed) 1-D convolution with this layer's stride and padding."""
+        if self.transpose:
+            return F.conv_transpose1d(x, kernel, bias, self.stride, self.padding, self.output_padding, groups)
+        return F.conv1d(x, kernel, bias, self.stride, self.padding, groups=groups)
+
+
+class EquivariantConv1d(_TemporalConv):
     r"""1-D convolution over time whose every tap is a G-equivariant linear map ``in_type -> out_type``.
 
     The group acts on channels, not on time, so equivariance constrains each tap alone:
@@ -55,11 +108,7 @@ class EquivariantConv1d(nn.Module):
         output_padding: int = 0,
         bias: bool = True,
     ):
-        super().__init__()
-        self.in_type, self.out_type = in_type, out_type
-        self.kernel_size, self.stride, self.transpose = kernel_size, stride, transpose
-        self.output_padding = output_padding
-        self.padding = kernel_size // 2 if padding is None else padding
+        super().__init__(in_type, out_type, kernel_size, stride, padding, transpose, output_padding)
         self.basis = BlocksBasisExpansion(
             in_type.representations,
             out_type.representations,
@@ -73,7 +122,6 @@ class EquivariantConv1d(nn.Module):
         expansion = invariant_bias_expansion(out_type)
         self.register_buffer("bias_expansion", expansion)
         self.bias = nn.Parameter(torch.zeros(expansion.shape[1])) if bias and expansion.shape[1] else None
-        self._cache: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
     def expand(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(out, in, k) kernel (``(in, out, k)`` if transposed) and (out,) bias, as plain tensors."""
@@ -84,25 +132,12 @@ class EquivariantConv1d(nn.Module):
         bias = self.bias_expansion @ self.bias if getattr(self, "bias", None) is not None else None
         return kernel, bias
 
-    def train(self, mode: bool = True):
-        self._cache = None
-        return super().train(mode)
+    def compute_kernel(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.expand()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] != self.in_type.size:
-            raise ValueError(f"expected {self.in_type.size} channels ({self.in_type}), got {x.shape[1]}")
-        if self.training:
-            kernel, bias = self.expand()
-        else:
-            if self._cache is None:
-                with torch.no_grad():
-                    self._cache = self.expand()
-            kernel, bias = self._cache
-        if self.transpose:
-            return F.conv_transpose1d(
-                x, kernel, bias, stride=self.stride, padding=self.padding, output_padding=self.output_padding
-            )
-        return F.conv1d(x, kernel, bias, stride=self.stride, padding=self.padding)
+        self.check_input(x)
+        return self.conv(x, *self.kernel())
 
     def export(self) -> nn.Module:
         """The same layer as a plain ``nn.Conv1d`` / ``nn.ConvTranspose1d``."""
@@ -125,7 +160,7 @@ class EquivariantConv1d(nn.Module):
         return conv
 
 
-class RegularGroupConv1d(nn.Module):
+class RegularGroupConv1d(_TemporalConv):
     r"""Temporal convolution between regular fields of a cyclic group C_N, computed in its Fourier domain.
 
     An equivariant map between regular fields of C_N is a circular convolution over the group axis,
@@ -147,17 +182,13 @@ class RegularGroupConv1d(nn.Module):
         output_padding: int = 0,
         bias: bool = True,
     ):
-        super().__init__()
+        super().__init__(in_type, out_type, kernel_size, stride, padding, transpose, output_padding)
         if not is_cyclic_regular(in_type) or not is_cyclic_regular(out_type):
             raise ValueError(
                 f"RegularGroupConv1d needs regular fields of a cyclic group, got {in_type}, {out_type}"
             )
-        self.in_type, self.out_type = in_type, out_type
         self.order = in_type.fibergroup.order()
         self.c_in, self.c_out = len(in_type), len(out_type)
-        self.kernel_size, self.stride, self.transpose = kernel_size, stride, transpose
-        self.padding = kernel_size // 2 if padding is None else padding
-        self.output_padding = output_padding
         fan_in = in_type.size * kernel_size
         self.weight = nn.Parameter(
             torch.randn(self.c_out, self.c_in, self.order, kernel_size) * math.sqrt(2 / fan_in)
@@ -165,7 +196,6 @@ class RegularGroupConv1d(nn.Module):
         self.bias = (
             nn.Parameter(torch.zeros(self.c_out)) if bias else None
         )  # constant over the group: invariant
-        self._cache: torch.Tensor | None = None
 
     def fourier_kernel(self) -> torch.Tensor:
         """(K * 2 C_out, 2 C_in, k) real kernel of the grouped convolution over K = N/2 + 1 frequencies."""
@@ -177,31 +207,17 @@ class RegularGroupConv1d(nn.Module):
             blocks = blocks.transpose(1, 2)  # conv_transpose1d weights are (in, out / groups, k)
         return blocks.reshape(-1, blocks.shape[2], self.kernel_size)
 
-    def train(self, mode: bool = True):
-        self._cache = None
-        return super().train(mode)
+    def compute_kernel(self) -> torch.Tensor:
+        return self.fourier_kernel()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] != self.in_type.size:
-            raise ValueError(f"expected {self.in_type.size} channels ({self.in_type}), got {x.shape[1]}")
-        if self.training:
-            kernel = self.fourier_kernel()
-        else:
-            if self._cache is None:
-                with torch.no_grad():
-                    self._cache = self.fourier_kernel()
-            kernel = self._cache
+        self.check_input(x)
         b, _, t = x.shape
         n_freq = self.order // 2 + 1
         spectrum = torch.fft.rfft(x.reshape(b, self.c_in, self.order, t), dim=2)  # (B, C_in, K, T)
         stacked = torch.stack([spectrum.real, spectrum.imag], 1).permute(0, 3, 1, 2, 4)  # (B, K, 2, C_in, T)
         stacked = stacked.reshape(b, n_freq * 2 * self.c_in, t)
-        if self.transpose:
-            out = F.conv_transpose1d(
-                stacked, kernel, None, self.stride, self.padding, self.output_padding, groups=n_freq
-            )
-        else:
-            out = F.conv1d(stacked, kernel, None, self.stride, self.padding, groups=n_freq)
+        out = self.conv(stacked, self.kernel(), None, groups=n_freq)
         out = out.reshape(b, n_freq, 2, self.c_out, -1).permute(0, 3, 1, 4, 2)  # (B, C_out, K, T', 2)
         y = torch.fft.irfft(torch.complex(out[..., 0], out[..., 1]), n=self.order, dim=2)  # (B, C_out, N, T')
         if self.bias is not None:
