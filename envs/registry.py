@@ -36,6 +36,10 @@ BENCHMARK = (
 )
 
 
+SELECTIONS = ("random", "nearest")
+SELECTION_K = 3
+
+
 @dataclass(frozen=True)
 class Subtask:
     """One object-centric segment of a task, as MimicGen splits demonstrations.
@@ -50,6 +54,14 @@ class Subtask:
     offset: tuple[int, int] = (10, 20)
     symmetry: int = 1
     """The object looks the same after turns of 2 pi / symmetry about its z axis (cubes: 4)."""
+    selection: str = "random"
+    """How generation picks the source demo whose segment it replays: ``"random"``, or ``"nearest"``
+    (MimicGen's nearest_neighbor_object: uniformly among the ``SELECTION_K`` source demos whose object
+    pose at the segment's start is nearest to the object's pose now)."""
+
+    def __post_init__(self) -> None:
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {self.selection!r}; valid: {list(SELECTIONS)}")
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,10 @@ class TaskSpec:
     scene_kwargs: dict[str, Any] = field(default_factory=dict)
     subtasks: tuple[Subtask, ...] = ()
     """MimicGen's segmentation of a demonstration (fact sheet), for demonstration generation."""
+    select_source_per_subtask: bool = True
+    """MimicGen's ``select_src_per_subtask``: pick a source demo for every subtask; ``False``: pick one
+    for the first subtask and follow it to the end (when a later subtask depends on how an earlier
+    one was done, e.g. where the fingers hold the nut that goes onto the peg)."""
 
     @property
     def env_id(self) -> str:

@@ -460,13 +460,18 @@ def _square_on_peg(env) -> bool:
     return bool(scene.on_peg(nut_pos, 0) and far)
 
 
-# MimicGen's segmentation (the square peg looks the same every quarter turn, the round one always).
-SQUARE_SUBTASKS = (Subtask("square_nut", _holds(0)), Subtask("square_peg", symmetry=4))
+# MimicGen's segmentation (the square peg looks the same every quarter turn, the round one always), with
+# nearest-neighbour source selection; the whole episode follows one source demo (the nut goes onto the
+# peg as the fingers hold it, which the grasp subtask's source decided).
+SQUARE_SUBTASKS = (
+    Subtask("square_nut", _holds(0), selection="nearest"),
+    Subtask("square_peg", symmetry=4, selection="nearest"),
+)
 NUT_ASSEMBLY_SUBTASKS = (
-    Subtask("square_nut", _holds(0)),
-    Subtask("square_peg", _square_on_peg, symmetry=4),
-    Subtask("round_nut", _holds(1)),
-    Subtask("round_peg", symmetry=8),
+    Subtask("square_nut", _holds(0), selection="nearest"),
+    Subtask("square_peg", _square_on_peg, symmetry=4, selection="nearest"),
+    Subtask("round_nut", _holds(1), selection="nearest"),
+    Subtask("round_peg", symmetry=8, selection="nearest"),
 )
 
 VARIANTS = (
@@ -478,6 +483,7 @@ VARIANTS = (
         objects=OBJECTS,
         expert=square_expert,
         subtasks=SQUARE_SUBTASKS,
+        select_source_per_subtask=False,
         workspace=Workspace(center=(0.0, 0.0, TABLE_TOP), half_size=0.32),
         description="put the square nut on the square peg; nut near x = -0.11, any yaw; peg fixed",
     ),
@@ -490,6 +496,7 @@ VARIANTS = (
         objects=OBJECTS,
         expert=square_expert,
         subtasks=SQUARE_SUBTASKS,
+        select_source_per_subtask=False,
         workspace=Workspace(center=(0.0, 0.0, TABLE_TOP), half_size=0.38),
         description="put the square nut on the square peg; nut and peg anywhere in a 0.5 m square, any yaw",
     ),
@@ -501,6 +508,7 @@ VARIANTS = (
         objects={**OBJECTS, "round_nut": "RoundNut_main", "round_peg": "peg2"},
         expert=nut_assembly_expert,
         subtasks=NUT_ASSEMBLY_SUBTASKS,
+        select_source_per_subtask=False,
         workspace=Workspace(center=(0.0, 0.0, TABLE_TOP), half_size=0.32),
         description="put the square nut on the square peg and the round nut on the round peg",
     ),

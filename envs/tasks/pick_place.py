@@ -275,12 +275,13 @@ def _in_place(name: str):
 
 # How often each object repeats its shape per turn about its vertical axis (the can: any turn; 8 suffices).
 SYMMETRY = {"milk": 4, "cereal": 2, "bread": 2, "can": 8}
-# MimicGen's: grasp relative to the object, place in the world frame (the compartments do not move).
+# MimicGen's: grasp relative to the object (source demo nearest in object pose), place in the world
+# frame (the compartments do not move; any source demo).
 SUBTASKS = tuple(
     subtask
     for i, name in enumerate(ITEMS)
     for subtask in (
-        Subtask(name, _holds(name), symmetry=SYMMETRY[name]),
+        Subtask(name, _holds(name), symmetry=SYMMETRY[name], selection="nearest"),
         Subtask(None, _in_place(name) if i < len(ITEMS) - 1 else None, offset=(0, 0)),
     )
 )

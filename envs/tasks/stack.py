@@ -81,7 +81,10 @@ def _variant(variant: str, xy_range: float, swap: bool) -> TaskSpec:
         expert=expert,
         workspace=Workspace(center=(0.0, 0.0, 0.8), half_size=0.3),
         description=f"stack the red cube on the green one; cubes in a {2 * xy_range:.2f} m square, any yaw",
-        subtasks=(Subtask("cubeA", holds_cube_a, symmetry=4), Subtask("cubeB", symmetry=4)),
+        subtasks=(
+            Subtask("cubeA", holds_cube_a, symmetry=4, selection="nearest"),
+            Subtask("cubeB", symmetry=4, selection="nearest"),
+        ),
     )
 
 

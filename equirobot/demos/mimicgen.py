@@ -24,11 +24,18 @@ from scipy.spatial.transform import Rotation, Slerp
 from equirobot.data.replay_buffer import DatasetError
 from equirobot.data.robomimic_hdf5 import Demo, read_hdf5
 from equirobot_envs.geometry import quat_to_mat, rot6d_to_mat, rot_z
+from equirobot_envs.registry import SELECTION_K, SELECTIONS
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> float:
     """Angle (radians) of the rotation between two orientations."""
     return float(np.arccos(np.clip((np.trace(a.T @ b) - 1) / 2, -1.0, 1.0)))
+
+
+def pose_distance(a: np.ndarray, b: np.ndarray, symmetry: int = 1) -> float:
+    """MimicGen's object-pose distance: metres apart plus radians of turn (least over the symmetry)."""
+    turn = min(_angle(a[:3, :3] @ rot_z(2 * np.pi * k / symmetry), b[:3, :3]) for k in range(symmetry))
+    return float(np.linalg.norm(a[:3, 3] - b[:3, 3]) + turn)
 
 
 def pose(pos: np.ndarray, rot: np.ndarray) -> np.ndarray:
@@ -95,10 +102,19 @@ class MimicGenAgent:
         interpolation_steps: int = 5,
         noise: float = 0.05,
         seed: int = 0,
+        selection: str | None = None,
     ):
+        """Segment the first ``n_source`` demos of ``source``.
+
+        ``selection``: how to pick each segment's source demo, ``"random"`` or ``"nearest"`` (see
+        :class:`~equirobot_envs.registry.Subtask`); ``None``: as each subtask declares.
+        """
         self.env = env.unwrapped
         if not self.env.task.subtasks:
             raise ValueError(f"task {self.env.task.config_name} declares no subtasks to generate from")
+        if selection is not None and selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {selection!r}; valid: {list(SELECTIONS)}")
+        self.selection = selection
         demos, _ = read_hdf5(source)
         if not demos:
             raise DatasetError(f"{source}: no source demos")
@@ -122,18 +138,41 @@ class MimicGenAgent:
         self.rng = np.random.default_rng(int(self.env.np_random.integers(2**63)))
         self._queue: deque[tuple[np.ndarray, float]] = deque()
         self._subtask = 0
+        self._source = 0
         pos, rot = self.env.eef_pose()
         self._last = (pose(pos, rot), -1.0)
+
+    def _object_pose(self, subtask) -> np.ndarray:
+        return pose(*self.env.body_pose(self.env.task.objects[subtask.object]))
+
+    def _choose_source(self, index: int) -> int:
+        """The source demo for subtask ``index``.
+
+        Kept from the first subtask unless the task selects per subtask; else drawn at random, or
+        uniformly among the k whose object pose at the segment's start is nearest to the object's now.
+        """
+        spec = self.env.task
+        if index > 0 and not spec.select_source_per_subtask:
+            return self._source
+        subtask = spec.subtasks[index]
+        if (self.selection or subtask.selection) == "random" or subtask.object is None:
+            return int(self.rng.integers(len(self.sources)))
+        now = self._object_pose(subtask)
+        distances = [pose_distance(now, s[index].object_pose, subtask.symmetry) for s in self.sources]
+        nearest = np.argsort(distances, kind="stable")[:SELECTION_K]
+        return int(nearest[self.rng.integers(len(nearest))])
 
     def _plan_next(self) -> None:
         """Queue the next subtask: interpolation to the transformed segment, then the segment."""
         index = self._subtask
-        segment = self.sources[int(self.rng.integers(len(self.sources)))][index]
+        self._source = self._choose_source(index)
+        segment = self.sources[self._source][index]
         targets = segment.targets
         start, gripper = self._last
         subtask = self.env.task.subtasks[index]
         if segment.object_pose is not None:
-            pos, rot = self.env.body_pose(self.env.task.objects[subtask.object])
+            now = self._object_pose(subtask)
+            pos, rot = now[:3, 3], now[:3, :3]
             # Of the object frames its symmetry makes equivalent, the one needing the least wrist turn.
             candidates = [
                 pose(pos, rot @ rot_z(2 * np.pi * k / subtask.symmetry))
