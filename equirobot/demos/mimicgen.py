@@ -55,7 +55,13 @@ class SourceSegment:
 
 
 def segment_demo(env: gym.Env, demo: Demo, rng: np.random.Generator) -> list[SourceSegment]:
-    """Split a demo at its subtask boundaries (signal's first rise + an offset), replaying its states."""
+    """Split a demo at its subtask boundaries (signal's first rise + an offset), replaying its states.
+
+    Raises :class:`DatasetError` for a demo that does not decompose into the task's subtasks: a signal
+    that never fires, or one that rises again in the next subtask's segment (the expert let go and
+    took the object again, e.g. slid a nut out of the peg's way before taking it by its handle; that
+    segment would replay the second grasp relative to the wrong object).
+    """
     task_env = env.unwrapped
     spec = task_env.task
     if demo.actions_abs is None or "object" not in demo.obs:
@@ -63,23 +69,26 @@ def segment_demo(env: gym.Env, demo: Demo, rng: np.random.Generator) -> list[Sou
     names = list(spec.objects)
     targets = pose(demo.actions_abs[:, :3], rot6d_to_mat(demo.actions_abs[:, 3:9]))
     task_env.set_episode_meta(json.loads(demo.ep_meta))  # e.g. where Square D2's peg stood
+    signals = np.zeros((len(spec.subtasks) - 1, len(demo)), dtype=bool)
+    for t in range(len(demo)):
+        task_env.set_state(demo.states[t])
+        signals[:, t] = [bool(subtask.signal(task_env)) for subtask in spec.subtasks[:-1]]
+    # rising[i, t]: signal i turns true at step t (or is true at step 0)
+    rising = signals & ~np.concatenate([np.zeros_like(signals[:, :1]), signals[:, :-1]], axis=1)
     boundaries, start = [], 0
-    for subtask in spec.subtasks[:-1]:
-        rises = []
-        previous = False
-        for t in range(start, len(demo)):
-            task_env.set_state(demo.states[t])
-            now = bool(subtask.signal(task_env))
-            if now and not previous:
-                rises.append(t)
-                break
-            previous = now
-        if not rises:
-            raise DatasetError(f"a source demo never reaches the signal of subtask {len(boundaries)}")
-        end = min(rises[0] + int(rng.integers(subtask.offset[0], subtask.offset[1] + 1)), len(demo) - 1)
+    for i, subtask in enumerate(spec.subtasks[:-1]):
+        # A signal already true where the segment starts counts as rising there.
+        rises = np.flatnonzero(rising[i, start:]) + start
+        rises = [start] if signals[i, start] else rises
+        if not len(rises):
+            raise DatasetError(f"a source demo never reaches the signal of subtask {i}")
+        end = min(int(rises[0]) + int(rng.integers(subtask.offset[0], subtask.offset[1] + 1)), len(demo) - 1)
         boundaries.append((start, end))
         start = end
     boundaries.append((start, len(demo)))
+    for i, (_, (a, b)) in enumerate(zip(boundaries[:-1], boundaries[1:], strict=True)):
+        if rising[i, a + 1 : b].any():
+            raise DatasetError(f"a source demo reaches the signal of subtask {i} again in the next segment")
     segments = []
     for subtask, (a, b) in zip(spec.subtasks, boundaries, strict=True):
         object_pose = None
@@ -123,7 +132,7 @@ class MimicGenAgent:
         for demo in demos[:n_source]:
             try:
                 self.sources.append(segment_demo(env, demo, self.rng))
-            except DatasetError:  # a signal never fired (e.g. a grasp the contact test misses): unusable
+            except DatasetError:  # e.g. a grasp the contact test misses, or a regrasp: unusable
                 self.skipped += 1
         if not self.sources:
             raise DatasetError(
