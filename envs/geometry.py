@@ -51,9 +51,15 @@ def rot6d_to_mat(rot6d: np.ndarray) -> np.ndarray:
     """
     rot6d = np.asarray(rot6d, dtype=np.float64)
     a, b = rot6d[..., :3], rot6d[..., 3:]
-    r0 = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    # Degenerate input (a ~ 0, or b parallel to a: an untrained network's output) falls back to the
+    # world axes instead of producing NaNs or a singular matrix.
+    norm = np.linalg.norm(a, axis=-1, keepdims=True)
+    r0 = np.where(norm > 1e-6, a / np.maximum(norm, 1e-12), [1.0, 0.0, 0.0])
     b = b - np.sum(r0 * b, axis=-1, keepdims=True) * r0
-    r1 = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    norm = np.linalg.norm(b, axis=-1, keepdims=True)
+    fallback = np.cross(r0, np.where(np.abs(r0[..., 2:]) < 0.9, [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]))
+    fallback /= np.linalg.norm(fallback, axis=-1, keepdims=True)
+    r1 = np.where(norm > 1e-6, b / np.maximum(norm, 1e-12), fallback)
     r2 = np.cross(r0, r1)
     return np.stack([r0, r1, r2], axis=-2)
 

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dataset render": ("dataset_render", "equirobot.commands.dataset_render:run"),
     "dataset video": ("dataset_video", "equirobot.commands.dataset_view:video"),
     "dataset plot": ("dataset_plot", "equirobot.commands.dataset_view:plot"),
+    "train": ("train", "equirobot.commands.train:run"),
+    "eval": ("eval", "equirobot.commands.eval:run"),
     "bench obs": ("bench_obs", "equirobot.commands.bench_obs:run"),
     "bench experts": ("bench_experts", "equirobot.commands.bench_experts:run"),
     "bench nets": ("bench_nets", "equirobot.commands.bench_nets:run"),
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from equirobot.config import register_schemas
     from equirobot.data.replay_buffer import DatasetError
+    from equirobot.training.checkpoint import CheckpointError
 
     register_schemas()
 
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         try:
             _load(target)(typed)
-        except (DatasetError, FileExistsError) as error:
+        except (DatasetError, CheckpointError, FileExistsError) as error:
             print(f"equirobot {name}: {error}", file=sys.stderr)
             sys.exit(2)
 

@@ -254,6 +254,151 @@ class DatasetRenderConfig:
         ObservationConfig(modes=tuple(self.obs))  # raises on unknown modes
 
 
+@dataclass
+class PolicyConfig:
+    """The diffusion policy: method, network sizes, diffusion. Presets: ``configs/policy/*.yaml``."""
+
+    name: str = "equidiff"
+    """Label of the method in logs and result tables."""
+    group: str = "C8"
+    """Symmetry group of the networks: C<N>/D<N>; C1 is the non-equivariant Diffusion Policy."""
+    augment_rotation: bool = False
+    """Turn every training sample by a random angle about the symmetry axis (baseline)."""
+    horizon: int = 16
+    n_obs_steps: int = 2
+    n_action_steps: int = 8
+    width: float = 1.0
+    """Multiplies every network width below (``scale=gpu`` sets 2)."""
+    down_fields: list[int] = field(default_factory=lambda: [16, 32, 64])
+    """Regular fields per UNet level (channels = fields x group order)."""
+    kernel_size: int = 5
+    step_embed_dim: int = 64
+    lowdim_hidden: int = 32
+    lowdim_fields: int = 16
+    visual_fields: int = 16
+    point_hidden: list[int] = field(default_factory=lambda: [32, 64, 128])
+    grid_widths: list[int] = field(default_factory=lambda: [4, 8, 16, 32])
+    voxel_input_pool: int = 2
+    wrist_features: int = 32
+    train_timesteps: int = 100
+    sampler: str = "ddim"
+    """ddim (deterministic, few steps) or ddpm."""
+    inference_steps: int = 10
+
+    def scaled(self, n: int | list[int]) -> int | tuple[int, ...]:
+        """A width (or widths) times ``width``."""
+        if isinstance(n, int):
+            return max(1, round(n * self.width))
+        return tuple(max(1, round(x * self.width)) for x in n)
+
+    def __post_init__(self) -> None:
+        from equirobot.policies.diffusion import SAMPLERS
+        from equirobot.symmetry.group import SceneSymmetry
+
+        SceneSymmetry.from_name(self.group)
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"policy.sampler={self.sampler!r}; valid: {list(SAMPLERS)}")
+        if (
+            min(self.n_obs_steps, self.n_action_steps) < 1
+            or self.n_obs_steps + self.n_action_steps - 1 > self.horizon
+        ):
+            raise ValueError(
+                f"need n_obs_steps + n_action_steps - 1 <= horizon, got {self.n_obs_steps}, "
+                f"{self.n_action_steps}, {self.horizon}"
+            )
+        levels = len(self.down_fields)
+        if self.horizon % 2 ** (levels - 1):
+            raise ValueError(
+                f"horizon {self.horizon} must be divisible by 2^(levels-1) = {2 ** (levels - 1)}"
+            )
+        if not 1 <= self.inference_steps <= self.train_timesteps:
+            raise ValueError(
+                f"inference_steps must be in [1, {self.train_timesteps}], got {self.inference_steps}"
+            )
+
+
+@dataclass
+class TrainConfig(EnvConfig):
+    """``equirobot train``: fit a policy to a replay buffer; evaluate and checkpoint as it goes."""
+
+    dataset: str = ""
+    """A zarr replay buffer; default datasets/<task>_<control>_<obs>_100.zarr (``equirobot collect``)."""
+    max_episodes: int = 0
+    """Use the first episodes only (0: all)."""
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    ema_power: float = 0.75
+    """EMA decay 1 - (1 + step)^-power, capped at 0.9999 (Diffusion Policy's schedule)."""
+    amp: bool = True
+    """bfloat16 autocast on GPU (ignored on CPU)."""
+    device: str = "auto"
+    """auto (cuda if available), cpu or cuda."""
+    num_workers: int = 0
+    seed: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 500
+    eval_every: int = 1000
+    """Rollout evaluation of the EMA policy every this many steps and at the end (0: only at the end)."""
+    eval_episodes: int = 20
+    """Episodes per evaluation (0: no rollout evaluation)."""
+    eval_workers: int = 2
+    top_k: int = 3
+    """Keep the k checkpoints with the best evaluated success rate, plus the latest."""
+    threads: int = 2
+    """torch CPU threads of the training process."""
+    wandb: bool = False
+    """Also log to Weights & Biases (needs the wandb package and an account)."""
+    run_dir: str = ""
+    """Run folder; default: hydra's run dir. An existing run folder is resumed."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if min(self.steps, self.batch_size, self.eval_workers, self.threads) <= 0 or self.eval_episodes < 0:
+            raise ValueError(
+                "steps, batch_size, eval_workers and threads must be positive, eval_episodes >= 0"
+            )
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device={self.device!r}; valid: auto, cpu, cuda")
+
+    def dataset_path(self) -> str:
+        name = f"{get_task(self.task).config_name}_{self.control}_{'+'.join(self.obs)}_100.zarr"
+        return self.dataset or f"datasets/{name}"
+
+
+@dataclass
+class EvalConfig:
+    """``equirobot eval checkpoint=<dir> [suite=mimicgen12] episodes=50 workers=2``."""
+
+    checkpoint: str = ""
+    """A checkpoint directory, or a run folder (then its last and its best checkpoint are evaluated)."""
+    checkpoints: list[str] = field(default_factory=list)
+    """Instead: one checkpoint (or run folder) per task, as the benchmark trains one policy per task."""
+    suite: str = ""
+    """Evaluate on every task of a suite (``mimicgen12``) with the same checkpoint; empty: its own task."""
+    episodes: int = 50
+    workers: int = 2
+    seed: int = 100_000
+    """Episode i uses seed seed + i: disjoint from the training demos' seeds (0, 1, ...)."""
+    videos: int = 3
+    """Videos per task (the first episodes)."""
+    video_size: int = 192
+    threads: int = 1
+    """torch CPU threads per worker."""
+
+    def __post_init__(self) -> None:
+        if bool(self.checkpoint) == bool(self.checkpoints):
+            raise ValueError("give either checkpoint=<checkpoint or run folder> or checkpoints=[a,b,...]")
+        if self.suite and self.suite != "mimicgen12":
+            raise ValueError(f"suite={self.suite!r}; valid: mimicgen12")
+        if min(self.episodes, self.workers, self.threads) <= 0 or self.videos < 0:
+            raise ValueError("episodes, workers and threads must be positive and videos >= 0")
+
+
 SCHEMAS = {
     "tasks": TasksConfig,
     "rollout": RolloutConfig,
@@ -267,6 +412,8 @@ SCHEMAS = {
     "dataset_render": DatasetRenderConfig,
     "dataset_video": DatasetViewConfig,
     "dataset_plot": DatasetViewConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
 }
 
 

@@ -1,0 +1,204 @@
+"""``equirobot eval``: success rates of checkpoints, per task, with 95% intervals, tables, a plot, videos.
+
+Protocol, stated in every table: each policy acts with its EMA weights from fixed seeds (100000 on),
+disjoint from the demonstrations' seeds. For a run folder two checkpoints are evaluated: ``last`` (the
+end of training) and ``best`` (the checkpoint whose periodic evaluation during training scored
+highest, re-evaluated here on the full seed set). The best periodic score itself, the number the
+Equivariant Diffusion Policy paper reports, is listed beside them; it is measured on fewer episodes
+and chosen as a maximum, so it is biased upwards.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from rich.console import Console
+from rich.table import Table
+
+from equirobot.config import EvalConfig
+from equirobot.evaluation.evaluate import evaluate_checkpoint
+from equirobot.training.checkpoint import CheckpointError, read_config
+from equirobot_envs.registry import BENCHMARK, task_specs
+
+FIELDS = (
+    "task",
+    "protocol",
+    "successes",
+    "episodes",
+    "success_rate",
+    "ci_low",
+    "ci_high",
+    "best_periodic",
+    "mean_steps",
+    "checkpoint",
+    "status",
+)
+
+
+def _checkpoints_of(path: str) -> list[tuple[str, Path]]:
+    """(protocol, checkpoint folder) pairs: a run folder gives last and best, a checkpoint itself."""
+    folder = Path(path)
+    if (folder / "checkpoints").is_dir():
+        found = [("last", folder / "checkpoints" / "latest")]
+        best = folder / "checkpoints" / "best.txt"
+        if best.exists():
+            found.append(("best", folder / "checkpoints" / best.read_text().strip()))
+        return found
+    read_config(folder)  # raises a clear error for anything that is not a checkpoint
+    return [("checkpoint", folder)]
+
+
+def _suite_tasks() -> list[tuple[str, bool]]:
+    """(config name, built) for the twelve MimicGen benchmark tasks."""
+    built = {(s.name, s.variant): s.config_name for s in task_specs().values()}
+    snake = lambda name: "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")  # noqa: E731
+    return [(built.get((n, v), f"{snake(n)}_{v.lower()}"), (n, v) in built) for n, v in BENCHMARK]
+
+
+def run(cfg: EvalConfig) -> list[dict]:
+    """Evaluate every (task, checkpoint) pair; write results.csv/md/json, success.png and videos."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    paths = [cfg.checkpoint] if cfg.checkpoint else cfg.checkpoints
+    by_task: dict[str, list[tuple[str, Path]]] = {}
+    for path in paths:
+        found = _checkpoints_of(path)
+        task = read_config(found[0][1])["task"]
+        by_task.setdefault(task, []).extend(found)
+    if cfg.suite:
+        # A single checkpoint is tried on every task of the suite; otherwise each task uses its own.
+        shared = next(iter(by_task.values())) if len(paths) == 1 else None
+        plan = [(task, built, shared or by_task.get(task, [])) for task, built in _suite_tasks()]
+    else:
+        plan = [(task, True, found) for task, found in by_task.items()]
+
+    rows = []
+    for task, built, found in plan:
+        if not built or not found:
+            status = "not built yet" if not built else "no checkpoint for this task"
+            rows.append({"task": task, "protocol": "-", "status": status})
+            continue
+        for protocol, folder in found:
+            evaluations = read_config(folder).get("evaluations", [])
+            try:
+                result = evaluate_checkpoint(
+                    folder,
+                    task,
+                    cfg.episodes,
+                    cfg.workers,
+                    cfg.seed,
+                    run_dir / "videos" / f"{task}_{protocol}",
+                    cfg.videos,
+                    cfg.video_size,
+                    cfg.threads,
+                )
+            except (
+                CheckpointError,
+                KeyError,
+                ValueError,
+                RuntimeError,
+            ) as error:  # e.g. inputs of another task
+                rows.append(
+                    {
+                        "task": task,
+                        "protocol": protocol,
+                        "checkpoint": str(folder),
+                        "status": f"failed: {error}",
+                    }
+                )
+                continue
+            low, high = result.interval
+            rows.append(
+                {
+                    "task": task,
+                    "protocol": protocol,
+                    "successes": result.successes,
+                    "episodes": result.episodes,
+                    "success_rate": round(result.rate, 4),
+                    "ci_low": round(low, 4),
+                    "ci_high": round(high, 4),
+                    "best_periodic": max((e["success_rate"] for e in evaluations), default=""),
+                    "mean_steps": round(result.mean_steps, 1),
+                    "checkpoint": str(folder),
+                    "status": "ok",
+                }
+            )
+    _write_results(run_dir, rows, cfg)
+    return rows
+
+
+def _write_results(run_dir: Path, rows: list[dict], cfg: EvalConfig) -> None:
+    with open(run_dir / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows([{k: row.get(k, "") for k in FIELDS} for row in rows])
+    lines = [
+        f"Success rate over {cfg.episodes} episodes per row "
+        f"(seeds {cfg.seed}..{cfg.seed + cfg.episodes - 1}), "
+        "EMA weights, 95% Wilson intervals. `last`: final checkpoint; `best`: the checkpoint with the best "
+        "periodic evaluation during training, re-evaluated; `best periodic`: that evaluation's own score.",
+        "",
+        "| task | protocol | success | 95% CI | best periodic | mean steps | status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if row.get("status") == "ok":
+            rate = f"{row['successes']}/{row['episodes']} = {row['success_rate']:.0%}"
+            ci = f"{row['ci_low']:.0%}-{row['ci_high']:.0%}"
+            best = f"{row['best_periodic']:.0%}" if row["best_periodic"] != "" else ""
+            lines.append(
+                f"| {row['task']} | {row['protocol']} | {rate} | {ci} | {best} | {row['mean_steps']} | ok |"
+            )
+        else:
+            lines.append(f"| {row['task']} | {row['protocol']} | | | | | {row['status']} |")
+    (run_dir / "results.md").write_text("\n".join(lines) + "\n")
+    (run_dir / "results.json").write_text(json.dumps(rows, indent=2))
+    plot = _plot(run_dir, [r for r in rows if r.get("status") == "ok"])
+
+    table = Table(title="equirobot eval")
+    for column in ("task", "protocol", "success", "95% CI", "status"):
+        table.add_column(column)
+    for row in rows:
+        ok = row.get("status") == "ok"
+        table.add_row(
+            row["task"],
+            row["protocol"],
+            f"{row['successes']}/{row['episodes']} = {row['success_rate']:.0%}" if ok else "",
+            f"{row['ci_low']:.0%}-{row['ci_high']:.0%}" if ok else "",
+            row["status"],
+        )
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    videos = run_dir / "videos"
+    console.print(f"results: {run_dir / 'results.md'}, {run_dir / 'results.csv'}")
+    if plot:
+        console.print(f"plot: {plot}")
+    if videos.exists():
+        console.print(f"videos: {videos}")
+
+
+def _plot(run_dir: Path, rows: list[dict]) -> Path | None:
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['task']}\n{r['protocol']}" for r in rows]
+    rates = [r["success_rate"] for r in rows]
+    errors = [
+        [r["success_rate"] - r["ci_low"] for r in rows],
+        [r["ci_high"] - r["success_rate"] for r in rows],
+    ]
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows)), 3.5))
+    ax.bar(labels, rates, yerr=errors, capsize=4, color="tab:blue")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("success rate (95% CI)")
+    fig.tight_layout()
+    path = run_dir / "success.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,138 @@
+"""Checkpoints: a folder per checkpoint, safetensors weights with the config and normaliser beside them.
+
+``<run>/checkpoints/<name>/`` holds
+
+* ``policy.safetensors``: the weights the policy acts with (the EMA weights);
+* ``normalizer.safetensors`` and a readable ``normalizer.json``: the normalisation statistics;
+* ``config.yaml``: the data spec, the policy and training configs, the step and any evaluation;
+* only in ``latest``: ``trainer/`` with what an exact resume needs (raw weights, optimiser, LR schedule,
+  RNG states, step), tensors in safetensors or weights-only torch files, everything else in JSON.
+
+Loading never unpickles code. A folder is written under a temporary name and renamed into place, so a
+kill leaves the previous checkpoint intact, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from safetensors.torch import load_file, save_file
+
+from equirobot.policies.diffusion import DiffusionPolicy, PolicySpec
+
+POLICY_FILES = ("policy.safetensors", "normalizer.safetensors", "config.yaml")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, incomplete or does not match its config; names the path."""
+
+
+def _derived(key: str) -> bool:  # noqa: D401
+    """True for escnn's buffers computed from the architecture (basis samples, index maps): not saved."""
+    last = key.rsplit(".", 1)[-1]
+    return last in ("sampled_basis", "bias_expansion") or last.startswith(("in_indices_", "out_indices_"))
+
+
+def learned_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state a checkpoint stores: parameters and learned buffers (normaliser, batch-norm statistics)."""
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items() if not _derived(k)}
+
+
+def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Load ``state`` into ``module``, naming every key that is missing, unexpected or of another shape."""
+    expected = learned_state(module)
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        detail = "; ".join(
+            f"{name}: {keys[:4]}{' ...' if len(keys) > 4 else ''}"
+            for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape differs", wrong))
+            if keys
+        )
+        raise CheckpointError(f"{source}: weights do not match the policy its config describes ({detail})")
+    module.load_state_dict(state, strict=False)
+
+
+def write_atomically(folder: Path, write) -> None:
+    """Call ``write(tmp_folder)``, then move the result to ``folder``, replacing any older one."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = folder.with_name(f".{folder.name}.tmp"), folder.with_name(f".{folder.name}.old")
+    for stale in (tmp, old):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp.mkdir()
+    write(tmp)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def save_policy(folder: Path, policy: DiffusionPolicy, config: dict) -> None:
+    """Write the three policy files of a checkpoint into ``folder`` (an existing, empty folder)."""
+    state = learned_state(policy)
+    weights = {k: v for k, v in state.items() if not k.startswith("normalizer.")}
+    stats = {k.removeprefix("normalizer."): v for k, v in state.items() if k.startswith("normalizer.")}
+    save_file(weights, folder / "policy.safetensors")
+    save_file(stats, folder / "normalizer.safetensors")
+    (folder / "normalizer.json").write_text(json.dumps(policy.normalizer.statistics(), indent=1))
+    full = {
+        "spec": policy.spec.to_dict(),
+        "policy": OmegaConf.to_container(OmegaConf.structured(policy.cfg)),
+        **config,
+    }
+    OmegaConf.save(OmegaConf.create(full), folder / "config.yaml")
+
+
+def read_config(folder: str | Path) -> dict:
+    """A checkpoint's ``config.yaml`` as a dict; a clear error if the folder is not a checkpoint."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: no such checkpoint folder")
+    missing = [f for f in POLICY_FILES if not (folder / f).exists()]
+    if missing:
+        raise CheckpointError(f"{folder}: not a checkpoint, missing {missing}")
+    try:
+        return OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
+    except Exception as error:  # yaml and omegaconf raise several types
+        raise CheckpointError(f"{folder / 'config.yaml'}: unreadable ({error})") from error
+
+
+def build_policy(config: dict, overrides: dict | None = None) -> DiffusionPolicy:
+    """A freshly initialised policy from a checkpoint config (``spec`` and ``policy`` sections)."""
+    from equirobot.config import PolicyConfig
+
+    try:
+        spec = PolicySpec(**config["spec"])
+        cfg = OmegaConf.to_object(
+            OmegaConf.merge(OmegaConf.structured(PolicyConfig), config["policy"], overrides or {})
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint config does not describe a policy: {error}") from error
+    return DiffusionPolicy(spec, cfg)
+
+
+def load_weights(policy: DiffusionPolicy, folder: Path) -> None:
+    """Load a checkpoint's weights and normaliser into ``policy``, naming every mismatch."""
+    try:
+        weights = load_file(folder / "policy.safetensors")
+        stats = {f"normalizer.{k}": v for k, v in load_file(folder / "normalizer.safetensors").items()}
+    except Exception as error:  # safetensors raises its own error types on a damaged file
+        raise CheckpointError(f"{folder}: unreadable weights ({error})") from error
+    load_state(policy, {**weights, **stats}, folder)
+
+
+def load_policy(folder: str | Path, device: str = "cpu", overrides: dict | None = None) -> DiffusionPolicy:
+    """The policy of a checkpoint folder, in eval mode, e.g. ``load_policy("runs/x/checkpoints/latest")``.
+
+    ``overrides`` change sampling-time settings (``{"inference_steps": 4}``), never the networks.
+    """
+    folder = Path(folder)
+    policy = build_policy(read_config(folder), overrides)
+    load_weights(policy, folder)
+    return policy.to(device).eval()

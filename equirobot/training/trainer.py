@@ -1,0 +1,325 @@
+"""The trainer, one for every method.
+
+AdamW, cosine LR with warm-up, EMA, gradient clipping, bf16 autocast on GPU, periodic rollout
+evaluation, top-k checkpoints, tensorboard, exact resume, DDP.
+
+Exact resume. Each step's batch indices and each step's randomness (diffusion noise and timesteps,
+augmentation angles) come from generators seeded by (seed, step, rank), not from a running stream, so a
+run resumed from ``checkpoints/latest`` draws exactly what the uninterrupted run would have; the model,
+EMA, optimiser, LR schedule, global RNG states and step are restored from ``latest/trainer``, and
+tensorboard purges events logged after that step. The loss curve of a resumed run therefore matches
+the uninterrupted one (tested).
+
+Multi-GPU: launched by ``torchrun``, every rank trains on its own batches of the same size (gloo on CPU,
+NCCL on GPU); rank 0 alone logs, evaluates and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from diffusers.optimization import get_cosine_schedule_with_warmup
+from omegaconf import OmegaConf
+from rich.console import Console
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from equirobot.data.sequence import SequenceDataset
+from equirobot.policies.diffusion import DiffusionPolicy, PolicySpec
+from equirobot.policies.inputs import LOWDIM, LOWDIM_PROPRIO_NORM
+from equirobot.training.checkpoint import (
+    learned_state,
+    load_state,
+    load_weights,
+    save_policy,
+    write_atomically,
+)
+from equirobot.training.ema import EMA
+from equirobot_envs.registry import get_task
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """Batch indices of steps ``start, start + 1, ...``; step s draws them with the seed (seed, s, rank)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int, rank: int = 0):
+        self.n, self.batch_size, self.seed, self.start, self.stop, self.rank = (
+            n,
+            batch_size,
+            seed,
+            start,
+            stop,
+            rank,
+        )
+
+    def __iter__(self):
+        for step in range(self.start, self.stop):
+            yield (
+                np.random.default_rng([self.seed, step, self.rank])
+                .integers(self.n, size=self.batch_size)
+                .tolist()
+            )
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def _rng_state() -> dict:
+    return {
+        "python": random.getstate()[1][:625],  # the Mersenne state tuple, JSON-able
+        "numpy": np.random.get_state()[1].tolist(),
+        "numpy_pos": int(np.random.get_state()[2]),
+    }
+
+
+def _set_rng_state(state: dict, torch_state: torch.Tensor) -> None:
+    random.setstate((3, tuple(state["python"]), None))
+    np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), state["numpy_pos"], 0, 0.0))
+    torch.set_rng_state(torch_state)
+
+
+def make_spec(cfg, dataset: SequenceDataset) -> PolicySpec:
+    """The policy spec a train config and its dataset fix (inputs, actions, symmetry axis)."""
+    shapes = dataset.shapes()
+    proprio = sum(n for _, n in LOWDIM_PROPRIO_NORM)
+    return PolicySpec(
+        modes=list(cfg.obs),
+        control=cfg.control,
+        shapes=shapes,
+        n_objects=(shapes[LOWDIM][-1] - proprio) // 9,
+        center_xy=[float(c) for c in get_task(cfg.task).workspace.center[:2]],
+    )
+
+
+class Trainer:
+    """Trains ``cfg.policy`` on ``cfg.dataset`` into ``run_dir``; ``fit()`` resumes where a run stopped."""
+
+    def __init__(self, cfg, run_dir: str | Path):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.rank, self.world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        cuda = torch.cuda.is_available() and cfg.device != "cpu"
+        if cfg.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device=cuda but no GPU is visible")
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        self.device = torch.device(f"cuda:{local}" if cuda else "cpu")
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if cuda else "gloo")
+        torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        random.seed(cfg.seed)
+
+        self.dataset = SequenceDataset(
+            cfg.dataset_path(),
+            cfg.obs,
+            cfg.control,
+            cfg.policy.horizon,
+            cfg.policy.n_obs_steps,
+            cfg.policy.n_action_steps,
+            max_episodes=cfg.max_episodes or None,
+        )
+        spec = make_spec(cfg, self.dataset)
+        self.policy = DiffusionPolicy(spec, cfg.policy)
+        self.policy.fit_normalizer(self.dataset)
+        self.ema_policy = DiffusionPolicy(spec, cfg.policy)
+        self.policy.to(self.device)
+        self.ema_policy.to(self.device)
+        self.ema = EMA(self.policy, self.ema_policy, cfg.ema_power)
+        self.model = self.policy
+        if self.world > 1:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.policy, device_ids=[self.device.index] if cuda else None
+            )
+        self.optimizer = torch.optim.AdamW(
+            self.policy.parameters(), lr=cfg.lr, betas=(0.95, 0.999), weight_decay=cfg.weight_decay
+        )
+        self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, cfg.warmup_steps, cfg.steps)
+        self.step = 0
+        self.evaluations: list[dict] = []  # {"step", "success_rate", "checkpoint"}
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    @property
+    def checkpoints(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def _config(self) -> dict:
+        cfg = OmegaConf.to_container(OmegaConf.structured(self.cfg))
+        return {
+            "task": get_task(self.cfg.task).config_name,
+            "env": self.cfg.env_kwargs(),
+            "train": cfg,
+            "step": self.step,
+            "evaluations": self.evaluations,
+        }
+
+    def save(self, name: str, with_trainer: bool = False, extra: dict | None = None) -> Path:
+        folder = self.checkpoints / name
+
+        def write(tmp: Path) -> None:
+            save_policy(tmp, self.ema_policy, {**self._config(), **(extra or {})})
+            if with_trainer:
+                (tmp / "trainer").mkdir()
+                save_file(learned_state(self.policy), tmp / "trainer" / "model.safetensors")
+                torch.save(
+                    {"optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()},
+                    tmp / "trainer" / "optimizer.pt",
+                )
+                meta = {
+                    "step": self.step,
+                    "scheduler": self.scheduler.state_dict(),
+                    "rng": _rng_state(),
+                    "evaluations": self.evaluations,
+                }
+                (tmp / "trainer" / "state.json").write_text(json.dumps(meta))
+
+        write_atomically(folder, write)
+        return folder
+
+    def resume(self) -> bool:
+        """Restore everything from ``checkpoints/latest`` if it exists; returns whether it did."""
+        trainer = self.checkpoints / "latest" / "trainer"
+        if not trainer.exists():
+            return False
+        load_state(self.policy, load_file(trainer / "model.safetensors"), trainer)
+        load_weights(self.ema_policy, trainer.parent)
+        state = torch.load(trainer / "optimizer.pt", weights_only=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        meta = json.loads((trainer / "state.json").read_text())
+        self.scheduler.load_state_dict(meta["scheduler"])
+        _set_rng_state(meta["rng"], state["torch_rng"])
+        self.step, self.evaluations = meta["step"], meta["evaluations"]
+        return True
+
+    # -- evaluation ---------------------------------------------------------------------------------
+    def evaluate(self) -> float:
+        """Roll out the EMA policy; keep its checkpoint if among the top-k success rates."""
+        from equirobot.evaluation.evaluate import evaluate_checkpoint
+
+        name = f"step_{self.step:07d}"
+        folder = self.save(name)
+        result = evaluate_checkpoint(
+            folder,
+            episodes=self.cfg.eval_episodes,
+            workers=self.cfg.eval_workers,
+            video_dir=self.run_dir / "eval" / name,
+            videos=1,
+        )
+        self.evaluations.append({"step": self.step, "success_rate": result.rate, "checkpoint": name})
+        ranked = sorted(self.evaluations, key=lambda e: (-e["success_rate"], -e["step"]))
+        keep = {e["checkpoint"] for e in ranked[: self.cfg.top_k]}
+        for evaluation in self.evaluations:
+            if evaluation["checkpoint"] not in keep:
+                shutil.rmtree(self.checkpoints / evaluation["checkpoint"], ignore_errors=True)
+        best = ranked[0]["checkpoint"]
+        (self.checkpoints / "best.txt").write_text(best + "\n")  # the best periodic evaluation's checkpoint
+        return result.rate
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def fit(self, until: int | None = None) -> dict:
+        """Train to ``cfg.steps``, or stop after step ``until`` leaving ``latest`` as a kill would."""
+        cfg, main = self.cfg, self.rank == 0
+        resumed = self.resume()
+        console = Console()
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            counts = self.policy.n_parameters()
+            start = f"resuming at step {self.step}" if resumed else "training"
+            console.print(
+                f"{start} {cfg.policy.name} ({cfg.policy.group}) on {len(self.dataset)} samples of "
+                f"{self.dataset.n_episodes} demos, {counts['obs_encoder'] / 1e6:.2f}M + "
+                f"{counts['denoiser'] / 1e6:.2f}M parameters, {self.device}"
+            )
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(self.run_dir / "tb", purge_step=self.step) if main else None
+        wandb_run = self._wandb() if main and cfg.wandb else None
+        loader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_sampler=StepBatches(
+                len(self.dataset), cfg.batch_size, cfg.seed, self.step, cfg.steps, self.rank
+            ),
+            num_workers=cfg.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        autocast = torch.autocast(
+            "cuda", dtype=torch.bfloat16, enabled=cfg.amp and self.device.type == "cuda"
+        )
+        progress = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step", disable=not main)
+        self.policy.train()
+        tic, samples = time.perf_counter(), 0
+        for batch in loader:
+            batch = {
+                "obs": {k: v.to(self.device, non_blocking=True) for k, v in batch["obs"].items()},
+                "action": batch["action"].to(self.device, non_blocking=True),
+            }
+            generator = torch.Generator(self.device).manual_seed(
+                int(np.random.default_rng([cfg.seed, self.step, self.rank, 1]).integers(2**62))
+            )
+            with autocast:
+                loss = self.model(batch, generator)  # forward() is the loss; DDP syncs gradients through it
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.ema.update(self.step)
+            self.step += 1
+            samples += cfg.batch_size * self.world
+            progress.update(1)
+            if main and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
+                rate = samples / (time.perf_counter() - tic)
+                scalars = {
+                    "train/loss": loss.item(),
+                    "train/lr": self.scheduler.get_last_lr()[0],
+                    "train/grad_norm": grad_norm.item(),
+                    "train/samples_per_s": rate,
+                }
+                for key, value in scalars.items():
+                    writer.add_scalar(key, value, self.step)
+                if wandb_run:
+                    wandb_run.log(scalars, step=self.step)
+                progress.set_postfix(loss=f"{loss.item():.4f}", samples_s=f"{rate:.0f}")
+                tic, samples = time.perf_counter(), 0
+            last = self.step == cfg.steps
+            if main and cfg.eval_episodes and (last or (cfg.eval_every and self.step % cfg.eval_every == 0)):
+                self.policy.eval()
+                rate = self.evaluate()
+                self.policy.train()
+                writer.add_scalar("eval/success_rate", rate, self.step)
+                if wandb_run:
+                    wandb_run.log({"eval/success_rate": rate}, step=self.step)
+                progress.write(f"step {self.step}: success {rate:.0%}")
+            if main and (last or self.step % cfg.checkpoint_every == 0 or self.step == until):
+                self.save("latest", with_trainer=True)
+            if self.step == until:
+                break
+        progress.close()
+        if main:
+            writer.close()
+            if wandb_run:
+                wandb_run.finish()
+        summary = {
+            "run_dir": str(self.run_dir),
+            "steps": self.step,
+            "evaluations": self.evaluations,
+            "last_success_rate": self.evaluations[-1]["success_rate"] if self.evaluations else None,
+            "best_success_rate": max((e["success_rate"] for e in self.evaluations), default=None),
+        }
+        if main:
+            (self.run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+    def _wandb(self):
+        try:
+            import wandb
+        except ImportError as error:
+            raise ValueError("wandb=true needs the wandb package (pip install wandb)") from error
+        return wandb.init(project="equirobot", dir=str(self.run_dir), config=asdict(self.cfg), resume="allow")

@@ -1,0 +1,235 @@
+"""The diffusion policy: data windows, normaliser, sampler equivariance, train/checkpoint/resume loop."""
+
+import numpy as np
+import pytest
+import torch
+from test_cli import equirobot
+
+from equirobot.config import PolicyConfig, TrainConfig
+from equirobot.data.normalizer import fit_statistics
+from equirobot.data.replay_buffer import ReplayBuffer
+from equirobot.data.sequence import SequenceDataset
+from equirobot.demos.collect import collect
+from equirobot.policies.augmentation import rotate_grid, rotate_pairs
+from equirobot.policies.diffusion import DiffusionPolicy, PolicyAgent, PolicySpec
+from equirobot.symmetry import transforms as T
+from equirobot.symmetry.group import SceneSymmetry
+from equirobot.symmetry.representations import ABS_ACTION
+from equirobot.training.checkpoint import CheckpointError, learned_state, load_policy
+from equirobot.training.trainer import Trainer
+
+TINY = dict(
+    horizon=8,
+    n_obs_steps=2,
+    n_action_steps=4,
+    down_fields=[4, 8],
+    step_embed_dim=16,
+    lowdim_hidden=8,
+    lowdim_fields=4,
+    visual_fields=4,
+    point_hidden=[8, 16],
+    grid_widths=[2, 4],
+    voxel_input_pool=1,
+    inference_steps=3,
+    train_timesteps=20,
+)
+CENTER = (0.1, -0.05, 0.8)
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory):
+    """Two real Stack D1 expert demos with state observations."""
+    out = tmp_path_factory.mktemp("policy_data") / "stack"
+    collect("equirobot/Stack-D1-v0", {"obs_modes": ("state",), "control": "abs"}, out, n_demos=2, workers=1)
+    return out.with_suffix(".zarr")
+
+
+def train_config(dataset, run_dir, **overrides) -> TrainConfig:
+    policy = PolicyConfig(**{**TINY, **overrides.pop("policy", {})})
+    defaults = dict(
+        task="stack_d1",
+        dataset=str(dataset),
+        policy=policy,
+        steps=6,
+        batch_size=8,
+        warmup_steps=2,
+        eval_episodes=0,
+        log_every=2,
+        checkpoint_every=100,
+        run_dir=str(run_dir),
+    )
+    return TrainConfig(**{**defaults, **overrides})
+
+
+# -- data -------------------------------------------------------------------------------------------
+def test_windows_pad_episode_edges_and_align_actions(demos):
+    data = SequenceDataset(demos, ["state"], "abs", horizon=8, n_obs=2, n_action=4)
+    lengths = np.diff(np.concatenate([[0], ReplayBuffer.open(demos).episode_ends]))
+    # Per episode, windows start at -(n_obs - 1) .. L - horizon + n_action - 1: L - 3 of them.
+    assert len(data) == sum(int(length) - 3 for length in lengths)
+    first = data[0]
+    assert first["obs"]["lowdim"].shape == (2, 11 + 2 * 9) and first["action"].shape == (8, 10)
+    torch.testing.assert_close(first["obs"]["lowdim"][0], first["obs"]["lowdim"][1])  # padded with step 0
+    torch.testing.assert_close(
+        first["action"][1], torch.from_numpy(data.actions[0])
+    )  # step 0 at index n_obs-1
+
+
+def test_bad_window_sizes_are_refused(demos):
+    with pytest.raises(ValueError, match="n_obs"):
+        SequenceDataset(demos, ["state"], "abs", horizon=4, n_obs=2, n_action=4)
+
+
+def test_normaliser_commutes_with_rotations_about_the_axis():
+    sym = SceneSymmetry(8)
+    rng = np.random.default_rng(0)
+    positions = rng.uniform(-0.3, 0.3, (500, 3)) + CENTER
+    offset, scale = fit_statistics((("position", 3),), positions, CENTER[:2])
+    assert scale[0] == scale[1]  # one unit for x and y
+    normalize = lambda p: (p - torch.tensor(offset)) * torch.tensor(scale)  # noqa: E731
+    x = torch.tensor(positions[:20], dtype=torch.float32)
+    for g in sym.elements:  # normalised positions turn about x = y = 0 (z, invariant, is left alone)
+        expected = T.act_on_positions(sym, g, normalize(x), (0.0, 0.0, 0.0))
+        torch.testing.assert_close(
+            normalize(T.act_on_positions(sym, g, x, CENTER)), expected, atol=1e-5, rtol=1e-5
+        )
+
+
+def test_rotation_augmentation_matches_the_group_action():
+    sym, g = SceneSymmetry(4), SceneSymmetry(4).elements[1]  # 90 degrees: grids turn exactly
+    cos, sin = torch.tensor([0.0]), torch.tensor([1.0])
+    action = torch.randn(1, 5, 10)
+    torch.testing.assert_close(
+        rotate_pairs(action, ABS_ACTION, cos, sin), T.act_on_abs_action(sym, g, action, (0, 0, 0))
+    )
+    voxels = torch.rand(1, 3, 6, 6, 6)  # (B, C, X, Y, Z) -> (B, C Z, Y, X) grids
+    grid = voxels.permute(0, 1, 4, 3, 2).reshape(1, 18, 6, 6)
+    turned = rotate_grid(grid, cos, sin).reshape(1, 3, 6, 6, 6).permute(0, 1, 4, 3, 2)
+    torch.testing.assert_close(turned, T.act_on_voxels(sym, g, voxels), atol=1e-5, rtol=1e-5)
+
+
+# -- the sampler is equivariant -----------------------------------------------------------------------
+def _scene_policy(mode: str, sym_name: str) -> tuple[DiffusionPolicy, dict]:
+    torch.manual_seed(0)
+    shapes = (
+        {"lowdim": [11], "point_cloud": [96, 6]}
+        if mode == "point_cloud"
+        else {"lowdim": [11], "voxels": [4, 8, 8, 8]}
+    )
+    spec = PolicySpec(modes=[mode], control="abs", shapes=shapes, n_objects=0, center_xy=list(CENTER[:2]))
+    policy = DiffusionPolicy(spec, PolicyConfig(group=sym_name, **TINY))
+    rng = np.random.default_rng(1)
+
+    class Stats:  # enough data to fit the normaliser on
+        def statistics_data(self, key):
+            n = 300
+            pos = rng.uniform(-0.25, 0.25, (n, 3)) + CENTER
+            if key == "action":
+                return np.concatenate([pos, rng.uniform(-1, 1, (n, 6)), rng.uniform(-1, 1, (n, 1))], 1)
+            if key == "lowdim":
+                return np.concatenate([pos, rng.uniform(-1, 1, (n, 6)), rng.uniform(0, 0.04, (n, 2))], 1)
+            return np.concatenate([pos, rng.uniform(0, 1, (n, 3))], 1)[:, None]
+
+    policy.fit_normalizer(Stats())
+    policy.eval()
+    eef = torch.tensor(rng.uniform(-0.2, 0.2, (1, 2, 3)) + CENTER, dtype=torch.float32)
+    rot = torch.tensor(
+        np.stack([np.linalg.qr(rng.normal(size=(3, 3)))[0] for _ in range(2)]), dtype=torch.float32
+    )
+    rot = rot * torch.linalg.det(rot)[:, None, None]
+    lowdim = torch.cat([eef, rot[:, :2].flatten(1)[None], torch.rand(1, 2, 2) * 0.04], -1)
+    obs = {"lowdim": lowdim}
+    if mode == "point_cloud":
+        xyz = torch.tensor(rng.uniform(-0.25, 0.25, (1, 2, 96, 3)) + CENTER, dtype=torch.float32)
+        obs["point_cloud"] = torch.cat([xyz, torch.rand(1, 2, 96, 3)], -1)
+    else:
+        obs["voxels"] = (torch.rand(1, 2, 4, 8, 8, 8) * 255).to(torch.uint8)
+    return policy, obs
+
+
+@pytest.mark.parametrize(("mode", "group"), [("point_cloud", "C8"), ("point_cloud", "D4"), ("voxels", "C4")])
+def test_whole_sampler_is_equivariant(mode, group):
+    """Turn the scene and the initial noise by g: the sampled action chunk turns by g."""
+    policy, obs = _scene_policy(mode, group)
+    sym = policy.sym
+    noise = torch.randn(1, 8, 10)
+    actions = policy.predict_action(obs, noise=noise)
+    assert actions.shape == (1, 4, 10)
+    for g in sym.elements:
+        turned = {
+            "lowdim": torch.cat(
+                [
+                    T.act_on_positions(sym, g, obs["lowdim"][..., :3], CENTER),
+                    T.act_on_rot6d(sym, g, obs["lowdim"][..., 3:9]),
+                    obs["lowdim"][..., 9:],
+                ],
+                -1,
+            )
+        }
+        if mode == "point_cloud":
+            turned["point_cloud"] = T.act_on_point_cloud(sym, g, obs["point_cloud"], CENTER)
+        else:
+            turned["voxels"] = T.act_on_voxels(sym, g, obs["voxels"])
+        # The noise lives in normalised action space, whose positions are relative to the axis.
+        turned_noise = T.act_on_abs_action(sym, g, noise, (0.0, 0.0, 0.0))
+        expected = T.act_on_abs_action(sym, g, actions, CENTER)
+        got = policy.predict_action(turned, noise=turned_noise)
+        error = (got - expected).abs().max() / actions.abs().max()
+        assert error < 1e-4, f"{mode} {group} element {g}: relative error {error:.2e}"
+
+
+# -- train -> checkpoint -> load -> act, and exact resume ------------------------------------------
+def test_train_checkpoint_load_and_act(demos, tmp_path, make_env):
+    trainer = Trainer(train_config(demos, tmp_path / "run"), tmp_path / "run")
+    first = {k: v.clone() for k, v in learned_state(trainer.policy).items()}
+    summary = trainer.fit()
+    assert summary["steps"] == 6
+    assert any(not torch.equal(first[k], v) for k, v in learned_state(trainer.policy).items())  # it learned
+    assert (tmp_path / "run" / "tb").is_dir()
+    policy = load_policy(tmp_path / "run" / "checkpoints" / "latest")
+    for key, value in learned_state(trainer.ema_policy).items():
+        torch.testing.assert_close(learned_state(policy)[key], value, rtol=0, atol=0)
+    env = make_env("stack_d1", obs_modes=("state",), control="abs")
+    agent = PolicyAgent(policy, seed=0)
+    obs, _ = env.reset(seed=100_000)
+    agent.reset()
+    for _ in range(6):  # more than one chunk of 4
+        action = agent.act(obs)
+        assert action.shape == (10,) and np.isfinite(action).all()
+        obs, *_ = env.step(action)
+
+
+def test_resumed_run_matches_an_uninterrupted_one(demos, tmp_path):
+    whole = Trainer(
+        train_config(demos, tmp_path / "whole", policy={"augment_rotation": True}), tmp_path / "whole"
+    )
+    whole.fit()
+    cfg = train_config(demos, tmp_path / "resumed", policy={"augment_rotation": True})
+    Trainer(cfg, tmp_path / "resumed").fit(until=3)  # as if killed after step 3's checkpoint
+    resumed = Trainer(cfg, tmp_path / "resumed")
+    resumed.fit()
+    assert resumed.step == whole.step == 6
+    for name, module in (("model", "policy"), ("ema", "ema_policy")):
+        a, b = learned_state(getattr(whole, module)), learned_state(getattr(resumed, module))
+        for key in a:
+            assert torch.equal(a[key], b[key]), f"{name} {key} differs after resume"
+    assert whole.scheduler.get_last_lr() == resumed.scheduler.get_last_lr()
+
+
+def test_bad_checkpoints_are_named(demos, tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_policy(tmp_path / "nowhere")
+    run = tmp_path / "run"
+    Trainer(train_config(demos, run, steps=2), run).fit()
+    folder = run / "checkpoints" / "latest"
+    config = (folder / "config.yaml").read_text()
+    (folder / "config.yaml").write_text(config.replace("- 4\n  - 8\n", "- 4\n  - 16\n", 1))
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_policy(folder)
+    (folder / "policy.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_policy(folder)
+    result = equirobot("eval", f"checkpoint={tmp_path / 'nowhere'}", cwd=tmp_path)
+    assert (
+        result.returncode == 2 and "no such checkpoint" in result.stderr and "Traceback" not in result.stderr
+    )
