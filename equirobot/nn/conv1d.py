@@ -85,6 +85,30 @@ class _TemporalConv(nn.Module):
             return F.conv_transpose1d(x, kernel, bias, self.stride, self.padding, self.output_padding, groups)
         return F.conv1d(x, kernel, bias, self.stride, self.padding, groups=groups)
 
+    def dense(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(out, in, k) kernel (``(in, out, k)`` if transposed) and (out,) bias, as plain tensors."""
+        raise NotImplementedError
+
+    def export(self) -> nn.Module:
+        """The same layer as a plain ``nn.Conv1d`` / ``nn.ConvTranspose1d``."""
+        with torch.no_grad():
+            kernel, bias = self.dense()
+        cls = nn.ConvTranspose1d if self.transpose else nn.Conv1d
+        extra = {"output_padding": self.output_padding} if self.transpose else {}
+        conv = cls(
+            self.in_type.size,
+            self.out_type.size,
+            self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            bias=bias is not None,
+            **extra,
+        )
+        conv.weight.data.copy_(kernel)
+        if bias is not None:
+            conv.bias.data.copy_(bias)
+        return conv
+
 
 class EquivariantConv1d(_TemporalConv):
     r"""1-D convolution over time whose every tap is a G-equivariant linear map ``in_type -> out_type``.
@@ -135,30 +159,12 @@ class EquivariantConv1d(_TemporalConv):
     def compute_kernel(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.expand()
 
+    def dense(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.expand()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         return self.conv(x, *self.kernel())
-
-    def export(self) -> nn.Module:
-        """The same layer as a plain ``nn.Conv1d`` / ``nn.ConvTranspose1d``."""
-        with torch.no_grad():
-            kernel, bias = self.expand()
-        cls = nn.ConvTranspose1d if self.transpose else nn.Conv1d
-        extra = {"output_padding": self.output_padding} if self.transpose else {}
-        conv = cls(
-            self.in_type.size,
-            self.out_type.size,
-            self.kernel_size,
-            stride=self.stride,
-            padding=self.padding,
-            bias=bias is not None,
-            **extra,
-        )
-        conv.weight.data.copy_(kernel)
-        if bias is not None:
-            conv.bias.data.copy_(bias)
-        return conv
-
 
 class RegularGroupConv1d(_TemporalConv):
     r"""Temporal convolution between regular fields of a cyclic group C_N, computed in its Fourier domain.
@@ -209,6 +215,17 @@ class RegularGroupConv1d(_TemporalConv):
 
     def compute_kernel(self) -> torch.Tensor:
         return self.fourier_kernel()
+
+    def dense(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The circulant blocks W[(o, g), (i, h)] = w_oi[g - h] of the same map as a dense kernel."""
+        n = self.order
+        shift = (torch.arange(n)[:, None] - torch.arange(n)[None, :]) % n  # [g, h]
+        kernel = self.weight[:, :, shift]  # (C_out, C_in, N, N, k)
+        kernel = kernel.permute(0, 2, 1, 3, 4).reshape(self.c_out * n, self.c_in * n, self.kernel_size)
+        if self.transpose:
+            kernel = kernel.transpose(0, 1)
+        bias = self.bias.repeat_interleave(n) if self.bias is not None else None
+        return kernel, bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)

@@ -23,7 +23,7 @@ import torch
 from escnn import nn as enn
 from torch import nn
 
-from equirobot.nn.conv1d import EquivariantConv1d, make_conv1d
+from equirobot.nn.conv1d import _TemporalConv, make_conv1d
 from equirobot.nn.fields import fiber, layout_type, regular, trivial
 from equirobot.symmetry.group import SceneSymmetry
 from equirobot.symmetry.representations import Layout
@@ -179,7 +179,7 @@ class ConditionalUnet1D(nn.Module):
         exported.eval()
         for module in list(exported.modules()):
             for name, child in module.named_children():
-                if isinstance(child, EquivariantConv1d):
+                if isinstance(child, _TemporalConv):
                     setattr(module, name, child.export())
         return exported
 
