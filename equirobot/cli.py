@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench obs": ("bench_obs", "equirobot.commands.bench_obs:run"),
     "bench experts": ("bench_experts", "equirobot.commands.bench_experts:run"),
     "bench nets": ("bench_nets", "equirobot.commands.bench_nets:run"),
+    "bench policy": ("bench_policy", "equirobot.commands.bench_policy:run"),
     "check-equivariance": ("check_equivariance", "equirobot.commands.check_equivariance:run"),
 }
 

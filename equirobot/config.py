@@ -180,6 +180,37 @@ class BenchNetsConfig:
 
 
 @dataclass
+class BenchPolicyConfig:
+    """``equirobot bench policy``: training throughput and action-chunk latency per mode and method."""
+
+    task: str = "stack_d1"
+    """Fixes the state size (its objects)."""
+    modes: list[str] = field(default_factory=lambda: ["state", "point_cloud", "voxels"])
+    policies: list[str] = field(default_factory=lambda: ["equidiff", "diffpo_c", "diffpo_c_aug"])
+    """Method presets of configs/policy/."""
+    inference_steps: list[int] = field(default_factory=lambda: [4, 10])
+    threads: int = 2
+    repeats: int = 5
+    batch_size: int = 64
+    """Training batch of state policies."""
+    visual_batch_size: int = 16
+    """Training batch of point-cloud and voxel policies."""
+    n_points: int = 1024
+    voxel_size: int = 64
+
+    def __post_init__(self) -> None:
+        get_task(self.task)
+        unknown = [m for m in self.modes if m not in ("state", "point_cloud", "voxels")]
+        if unknown:
+            raise ValueError(f"bench policy times modes state, point_cloud, voxels; got {unknown}")
+        if (
+            min(self.threads, self.repeats, self.batch_size, self.visual_batch_size, *self.inference_steps)
+            <= 0
+        ):
+            raise ValueError("threads, repeats, batch sizes and inference_steps must be positive")
+
+
+@dataclass
 class CollectConfig(EnvConfig):
     """``equirobot collect``: scripted-expert demonstrations, successes only, as hdf5 + zarr."""
 
@@ -406,6 +437,7 @@ SCHEMAS = {
     "bench_experts": BenchExpertsConfig,
     "check_equivariance": CheckEquivarianceConfig,
     "bench_nets": BenchNetsConfig,
+    "bench_policy": BenchPolicyConfig,
     "collect": CollectConfig,
     "generate": GenerateConfig,
     "dataset_info": DatasetConfig,
