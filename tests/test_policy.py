@@ -1,5 +1,9 @@
 """The diffusion policy: data windows, normaliser, sampler equivariance, train/checkpoint/resume loop."""
 
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -233,3 +237,19 @@ def test_bad_checkpoints_are_named(demos, tmp_path):
     assert (
         result.returncode == 2 and "no such checkpoint" in result.stderr and "Traceback" not in result.stderr
     )
+
+
+def test_two_process_ddp_training_writes_one_checkpoint(demos, tmp_path):
+    """torchrun with 2 CPU processes (gloo): both train, rank 0 writes the checkpoint, which loads."""
+    run = tmp_path / "ddp"
+    overrides = [f"{k}={v}" for k, v in TINY.items() if not isinstance(v, list)]
+    overrides = [f"policy.{o}" for o in overrides] + ["policy.down_fields=[4,8]", "policy.grid_widths=[2,4]"]
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        shutil.which("equirobot"), "train", "task=stack_d1", f"dataset={demos}", "steps=4", "batch_size=4",
+        "warmup_steps=1", "eval_episodes=0", "threads=1", f"run_dir={run}", *overrides,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    policy = load_policy(run / "checkpoints" / "latest")
+    assert policy.spec.control == "abs"
