@@ -1,5 +1,6 @@
 """The diffusion policy: data windows, normaliser, sampler equivariance, train/checkpoint/resume loop."""
 
+import csv
 import shutil
 import subprocess
 import sys
@@ -253,3 +254,22 @@ def test_two_process_ddp_training_writes_one_checkpoint(demos, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     policy = load_policy(run / "checkpoints" / "latest")
     assert policy.spec.control == "abs"
+
+
+def test_eval_writes_tables_plot_and_videos_and_lists_missing_tasks(demos, tmp_path):
+    run = tmp_path / "run"
+    Trainer(train_config(demos, run, steps=2), run).fit()
+    result = equirobot(
+        "eval", f"checkpoints=[{run}]", "suite=mimicgen12", "episodes=2", "workers=1", "videos=1",
+        f"hydra.run.dir={tmp_path / 'eval'}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "eval" / "results.csv")))
+    assert len(rows) == 12
+    stack = [r for r in rows if r["task"] == "stack_d1"]
+    assert [r["protocol"] for r in stack] == ["last"] and stack[0]["episodes"] == "2"
+    assert float(stack[0]["ci_low"]) <= float(stack[0]["success_rate"]) <= float(stack[0]["ci_high"])
+    statuses = {r["task"]: r["status"] for r in rows}
+    assert statuses["coffee_d2"] == "not built yet" and statuses["square_d2"] == "no checkpoint for this task"
+    assert (tmp_path / "eval" / "success.png").exists() and (tmp_path / "eval" / "results.md").exists()
+    assert len(list((tmp_path / "eval" / "videos").rglob("*.mp4"))) == 1

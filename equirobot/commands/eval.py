@@ -25,6 +25,7 @@ from equirobot_envs.registry import BENCHMARK, task_specs
 
 FIELDS = (
     "task",
+    "method",
     "protocol",
     "successes",
     "episodes",
@@ -78,55 +79,64 @@ def run(cfg: EvalConfig) -> list[dict]:
     for task, built, found in plan:
         if not built or not found:
             status = "not built yet" if not built else "no checkpoint for this task"
-            rows.append({"task": task, "protocol": "-", "status": status})
+            rows.append(_row(task, "-", "-", "", status=status))
             continue
         for protocol, folder in found:
-            evaluations = read_config(folder).get("evaluations", [])
+            config = read_config(folder)
+            method, evaluations = config["policy"]["name"], config.get("evaluations", [])
+            videos = run_dir / "videos" / f"{task}_{method}_{protocol}"
             try:
                 result = evaluate_checkpoint(
-                    folder,
-                    task,
-                    cfg.episodes,
-                    cfg.workers,
-                    cfg.seed,
-                    run_dir / "videos" / f"{task}_{protocol}",
-                    cfg.videos,
-                    cfg.video_size,
+                    folder, task, cfg.episodes, cfg.workers, cfg.seed, videos, cfg.videos, cfg.video_size,
                     cfg.threads,
-                )
+                )  # fmt: skip
             except (
                 CheckpointError,
                 KeyError,
                 ValueError,
                 RuntimeError,
-            ) as error:  # e.g. inputs of another task
-                rows.append(
-                    {
-                        "task": task,
-                        "protocol": protocol,
-                        "checkpoint": str(folder),
-                        "status": f"failed: {error}",
-                    }
-                )
+            ) as error:  # e.g. another task's inputs
+                rows.append(_row(task, method, protocol, folder, status=f"failed: {error}"))
                 continue
             low, high = result.interval
             rows.append(
-                {
-                    "task": task,
-                    "protocol": protocol,
-                    "successes": result.successes,
-                    "episodes": result.episodes,
-                    "success_rate": round(result.rate, 4),
-                    "ci_low": round(low, 4),
-                    "ci_high": round(high, 4),
-                    "best_periodic": max((e["success_rate"] for e in evaluations), default=""),
-                    "mean_steps": round(result.mean_steps, 1),
-                    "checkpoint": str(folder),
-                    "status": "ok",
-                }
-            )
+                _row(
+                    task, method, protocol, folder,
+                    successes=result.successes,
+                    episodes=result.episodes,
+                    success_rate=round(result.rate, 4),
+                    ci_low=round(low, 4),
+                    ci_high=round(high, 4),
+                    best_periodic=max((e["success_rate"] for e in evaluations), default=""),
+                    mean_steps=round(result.mean_steps, 1),
+                    status="ok",
+                )
+            )  # fmt: skip
     _write_results(run_dir, rows, cfg)
     return rows
+
+
+def _row(task: str, method: str, protocol: str, checkpoint, **values) -> dict:
+    return {"task": task, "method": method, "protocol": protocol, "checkpoint": str(checkpoint), **values}
+
+
+COLUMNS = ("task", "method", "protocol", "success", "95% CI", "best periodic", "mean steps", "status")
+
+
+def _cells(row: dict) -> list[str]:
+    """One row's :data:`COLUMNS` as table cells."""
+    head = [row["task"], row["method"], row["protocol"]]
+    if row.get("status") != "ok":
+        return [*head, "", "", "", "", row["status"]]
+    best = row["best_periodic"]
+    return [
+        *head,
+        f"{row['successes']}/{row['episodes']} = {row['success_rate']:.0%}",
+        f"{row['ci_low']:.0%}-{row['ci_high']:.0%}",
+        f"{best:.0%}" if best != "" else "",
+        str(row["mean_steps"]),
+        "ok",
+    ]
 
 
 def _write_results(run_dir: Path, rows: list[dict], cfg: EvalConfig) -> None:
@@ -140,43 +150,25 @@ def _write_results(run_dir: Path, rows: list[dict], cfg: EvalConfig) -> None:
         "EMA weights, 95% Wilson intervals. `last`: final checkpoint; `best`: the checkpoint with the best "
         "periodic evaluation during training, re-evaluated; `best periodic`: that evaluation's own score.",
         "",
-        "| task | protocol | success | 95% CI | best periodic | mean steps | status |",
-        "|---|---|---|---|---|---|---|",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+        *("| " + " | ".join(_cells(row)) + " |" for row in rows),
     ]
-    for row in rows:
-        if row.get("status") == "ok":
-            rate = f"{row['successes']}/{row['episodes']} = {row['success_rate']:.0%}"
-            ci = f"{row['ci_low']:.0%}-{row['ci_high']:.0%}"
-            best = f"{row['best_periodic']:.0%}" if row["best_periodic"] != "" else ""
-            lines.append(
-                f"| {row['task']} | {row['protocol']} | {rate} | {ci} | {best} | {row['mean_steps']} | ok |"
-            )
-        else:
-            lines.append(f"| {row['task']} | {row['protocol']} | | | | | {row['status']} |")
     (run_dir / "results.md").write_text("\n".join(lines) + "\n")
     (run_dir / "results.json").write_text(json.dumps(rows, indent=2))
     plot = _plot(run_dir, [r for r in rows if r.get("status") == "ok"])
-
     table = Table(title="equirobot eval")
-    for column in ("task", "protocol", "success", "95% CI", "status"):
+    for column in COLUMNS:
         table.add_column(column)
     for row in rows:
-        ok = row.get("status") == "ok"
-        table.add_row(
-            row["task"],
-            row["protocol"],
-            f"{row['successes']}/{row['episodes']} = {row['success_rate']:.0%}" if ok else "",
-            f"{row['ci_low']:.0%}-{row['ci_high']:.0%}" if ok else "",
-            row["status"],
-        )
+        table.add_row(*_cells(row))
     console = Console(width=max(Console().width, 120))
     console.print(table)
-    videos = run_dir / "videos"
     console.print(f"results: {run_dir / 'results.md'}, {run_dir / 'results.csv'}")
     if plot:
         console.print(f"plot: {plot}")
-    if videos.exists():
-        console.print(f"videos: {videos}")
+    if (run_dir / "videos").exists():
+        console.print(f"videos: {run_dir / 'videos'}")
 
 
 def _plot(run_dir: Path, rows: list[dict]) -> Path | None:
@@ -187,7 +179,7 @@ def _plot(run_dir: Path, rows: list[dict]) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['task']}\n{r['protocol']}" for r in rows]
+    labels = [f"{r['task']}\n{r['method']} ({r['protocol']})" for r in rows]
     rates = [r["success_rate"] for r in rows]
     errors = [
         [r["success_rate"] - r["ci_low"] for r in rows],
