@@ -26,6 +26,9 @@ from equirobot.data.robomimic_hdf5 import Demo, read_hdf5
 from equirobot_envs.geometry import quat_to_mat, rot6d_to_mat, rot_z
 from equirobot_envs.registry import SELECTION_K, SELECTIONS
 
+REACH = 0.8
+"""Horizontal distance from the robot's base axis (m) that the gripper site reaches near the table."""
+
 
 def _angle(a: np.ndarray, b: np.ndarray) -> float:
     """Angle (radians) of the rotation between two orientations."""
@@ -182,14 +185,19 @@ class MimicGenAgent:
         if segment.object_pose is not None:
             now = self._object_pose(subtask)
             pos, rot = now[:3, 3], now[:3, :3]
-            # Of the object frames its symmetry makes equivalent, the one needing the least wrist turn.
+            # Of the object frames its symmetry makes equivalent, the one needing the least wrist turn
+            # among those whose segment stays within the arm's reach (turning a placement about the
+            # peg may move its start to the far side of the peg, off the table).
             candidates = [
                 pose(pos, rot @ rot_z(2 * np.pi * k / subtask.symmetry))
                 @ np.linalg.inv(segment.object_pose)
                 @ targets
                 for k in range(subtask.symmetry)
             ]
-            targets = min(candidates, key=lambda c: _angle(c[0][:3, :3], start[:3, :3]))
+            base = self.env.body_pose("robot0_base")[0][:2]
+            reach = [np.linalg.norm(c[:, :2, 3] - base, axis=1).max() for c in candidates]
+            within = [c for c, r in zip(candidates, reach, strict=True) if r <= REACH] or candidates
+            targets = min(within, key=lambda c: _angle(c[0][:3, :3], start[:3, :3]))
         ends = Rotation.from_matrix(np.stack([start[:3, :3], targets[0][:3, :3]]))
         slerp = Slerp([0.0, 1.0], ends)
         # At least MimicGen's 5 steps, and slow enough for the arm to follow (1.5 cm, 0.1 rad a step).
