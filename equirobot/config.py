@@ -420,14 +420,16 @@ class EvalConfig:
     video_size: int = 192
     threads: int = 1
     """torch CPU threads per worker."""
+    inference_steps: int = 0
+    """Sampler steps per action chunk (0: the checkpoint's own setting)."""
 
     def __post_init__(self) -> None:
         if bool(self.checkpoint) == bool(self.checkpoints):
             raise ValueError("give either checkpoint=<checkpoint or run folder> or checkpoints=[a,b,...]")
         if self.suite and self.suite != "mimicgen12":
             raise ValueError(f"suite={self.suite!r}; valid: mimicgen12")
-        if min(self.episodes, self.workers, self.threads) <= 0 or self.videos < 0:
-            raise ValueError("episodes, workers and threads must be positive and videos >= 0")
+        if min(self.episodes, self.workers, self.threads) <= 0 or min(self.videos, self.inference_steps) < 0:
+            raise ValueError("episodes, workers and threads must be positive; videos, inference_steps >= 0")
 
 
 SCHEMAS = {

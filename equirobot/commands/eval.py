@@ -69,8 +69,8 @@ def run(cfg: EvalConfig) -> list[dict]:
         task = read_config(found[0][1])["task"]
         by_task.setdefault(task, []).extend(found)
     if cfg.suite:
-        # A single checkpoint is tried on every task of the suite; otherwise each task uses its own.
-        shared = next(iter(by_task.values())) if len(paths) == 1 else None
+        # checkpoint= is tried on every task of the suite; checkpoints=[...] gives each task its own.
+        shared = next(iter(by_task.values())) if cfg.checkpoint else None
         plan = [(task, built, shared or by_task.get(task, [])) for task, built in _suite_tasks()]
     else:
         plan = [(task, True, found) for task, found in by_task.items()]
@@ -88,7 +88,7 @@ def run(cfg: EvalConfig) -> list[dict]:
             try:
                 result = evaluate_checkpoint(
                     folder, task, cfg.episodes, cfg.workers, cfg.seed, videos, cfg.videos, cfg.video_size,
-                    cfg.threads,
+                    cfg.threads, cfg.inference_steps,
                 )  # fmt: skip
             except (
                 CheckpointError,

@@ -51,7 +51,9 @@ class TaskResult:
         return wilson_interval(self.successes, self.episodes)
 
 
-def _init_worker(checkpoint: str, task: str, env_kwargs: dict, threads: int, video_size: int) -> None:
+def _init_worker(
+    checkpoint: str, task: str, env_kwargs: dict, threads: int, video_size: int, overrides: dict
+) -> None:
     import gymnasium as gym
     import torch
 
@@ -61,7 +63,7 @@ def _init_worker(checkpoint: str, task: str, env_kwargs: dict, threads: int, vid
 
     torch.set_num_threads(threads)
     env = gym.make(get_task(task).env_id, render_mode="rgb_array", render_size=video_size, **env_kwargs)
-    _worker.update(env=env, policy=load_policy(checkpoint))
+    _worker.update(env=env, policy=load_policy(checkpoint, overrides=overrides))
 
 
 def _episode(seed: int, video: str | None) -> tuple[int, bool, int]:
@@ -83,6 +85,7 @@ def evaluate_checkpoint(
     videos: int = 3,
     video_size: int = 192,
     threads: int = 1,
+    inference_steps: int = 0,
 ) -> TaskResult:
     """Roll out a checkpoint's policy for ``episodes`` seeds on ``task`` (default: its training task)."""
     config = read_config(checkpoint)
@@ -96,13 +99,14 @@ def evaluate_checkpoint(
     for i in range(episodes):
         video = str(Path(video_dir) / f"{task}_seed_{seed + i}.mp4") if video_dir and i < videos else None
         jobs.append((seed + i, video))
+    overrides = {"inference_steps": inference_steps} if inference_steps else {}
     context = multiprocessing.get_context("spawn")  # forked MuJoCo GL contexts crash
     outcomes = []
     with ProcessPoolExecutor(
         min(workers, episodes),
         mp_context=context,
         initializer=_init_worker,
-        initargs=(str(checkpoint), task, env_kwargs, threads, video_size),
+        initargs=(str(checkpoint), task, env_kwargs, threads, video_size, overrides),
     ) as pool:
         futures = [pool.submit(_episode, s, v) for s, v in jobs]
         progress = tqdm(futures, desc=f"eval {task}", unit="episode", leave=False)
