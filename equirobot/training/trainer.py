@@ -16,6 +16,7 @@ NCCL on GPU); rank 0 alone logs, evaluates and writes checkpoints.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -322,4 +323,8 @@ class Trainer:
             import wandb
         except ImportError as error:
             raise ValueError("wandb=true needs the wandb package (pip install wandb)") from error
-        return wandb.init(project="equirobot", dir=str(self.run_dir), config=asdict(self.cfg), resume="allow")
+        # The run folder names the wandb run, so a resumed training continues the same wandb run.
+        run_id = hashlib.sha1(str(self.run_dir.resolve()).encode()).hexdigest()[:16]
+        return wandb.init(
+            project="equirobot", id=run_id, dir=str(self.run_dir), config=asdict(self.cfg), resume="allow"
+        )
