@@ -166,6 +166,7 @@ class EquivariantConv1d(_TemporalConv):
         self.check_input(x)
         return self.conv(x, *self.kernel())
 
+
 class RegularGroupConv1d(_TemporalConv):
     r"""Temporal convolution between regular fields of a cyclic group C_N, computed in its Fourier domain.
 
