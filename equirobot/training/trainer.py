@@ -255,7 +255,9 @@ class Trainer:
         )
         progress = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step", disable=not main)
         self.policy.train()
-        tic, samples = time.perf_counter(), 0
+        # Optimisation time alone (batches, steps), without evaluations and checkpoint writing.
+        interval, samples, train_seconds, first_step = 0.0, 0, 0.0, self.step
+        tic = time.perf_counter()
         for batch in loader:
             batch = {
                 "obs": {k: v.to(self.device, non_blocking=True) for k, v in batch["obs"].items()},
@@ -272,11 +274,13 @@ class Trainer:
             self.optimizer.step()
             self.scheduler.step()
             self.ema.update(self.step)
+            interval += time.perf_counter() - tic
             self.step += 1
             samples += cfg.batch_size * self.world
             progress.update(1)
             if main and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
-                rate = samples / (time.perf_counter() - tic)
+                train_seconds += interval
+                rate = samples / interval
                 scalars = {
                     "train/loss": loss.item(),
                     "train/lr": self.scheduler.get_last_lr()[0],
@@ -288,7 +292,7 @@ class Trainer:
                 if wandb_run:
                     wandb_run.log(scalars, step=self.step)
                 progress.set_postfix(loss=f"{loss.item():.4f}", samples_s=f"{rate:.0f}")
-                tic, samples = time.perf_counter(), 0
+                interval, samples = 0.0, 0
             last = self.step == cfg.steps
             if main and cfg.eval_episodes and (last or (cfg.eval_every and self.step % cfg.eval_every == 0)):
                 self.policy.eval()
@@ -302,6 +306,7 @@ class Trainer:
                 self.save("latest", with_trainer=True)
             if self.step == until:
                 break
+            tic = time.perf_counter()
         progress.close()
         if main:
             writer.close()
@@ -313,6 +318,10 @@ class Trainer:
             "evaluations": self.evaluations,
             "last_success_rate": self.evaluations[-1]["success_rate"] if self.evaluations else None,
             "best_success_rate": max((e["success_rate"] for e in self.evaluations), default=None),
+            "train_seconds": round(train_seconds, 1),
+            "train_samples_per_s": round(
+                (self.step - first_step) * cfg.batch_size * self.world / max(train_seconds, 1e-9), 1
+            ),
         }
         if main:
             (self.run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
