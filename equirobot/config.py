@@ -262,11 +262,18 @@ class GenerateConfig(CollectConfig):
     source: str = ""
     """Source demos (hdf5 with states, actions_abs, obs/object); empty: collect n_source expert demos."""
     n_source: int = 10
+    selection: str = ""
+    """How each segment's source demo is chosen: random or nearest (MimicGen's nearest-neighbour); empty:
+    the task's own choice per subtask."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        from equirobot_envs.registry import SELECTIONS
+
         if self.n_source <= 0:
             raise ValueError(f"n_source must be positive, got {self.n_source}")
+        if self.selection and self.selection not in SELECTIONS:
+            raise ValueError(f"selection={self.selection!r}; valid: {list(SELECTIONS)} or empty")
 
     def out_path(self) -> str:
         return self.out or super().out_path() + "_mimicgen"

@@ -56,7 +56,7 @@ def generate(cfg: GenerateConfig) -> CollectionReport:
         seed=cfg.seed + 1000,
         max_attempts=cfg.max_attempts or None,
         agent="mimicgen",
-        agent_kwargs={"source": source, "n_source": cfg.n_source},
+        agent_kwargs={"source": source, "n_source": cfg.n_source, "selection": cfg.selection or None},
     )
     Console().print(
         f"generated {report.demos} demos from {report.attempts} attempts: generation success "
