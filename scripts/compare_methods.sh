@@ -2,26 +2,25 @@
 # Success rates of the equivariant policy and the two Diffusion Policy baselines at equal data (100
 # scripted demos per task, state observations) and equal compute (the same number of training steps at
 # the same batch size), evaluated on the same 50 unseen scenes per task. Thin over the `equirobot`
-# command; every number lands in $OUT/eval/results.{md,csv} with a plot and videos.
+# command: trainings run LANES at a time (one torch thread each), then one `equirobot eval` writes
+# every number to $OUT/eval/results.{md,csv} with a plot and videos.
 #
-#   TASKS="stack_d1 square_d2" STEPS=1500 bash scripts/compare_methods.sh
+#   TASKS="stack_d1 square_d2" STEPS=1000 bash scripts/compare_methods.sh
 set -euo pipefail
 TASKS=${TASKS:-stack_d1 square_d2 nut_assembly_d0}
 METHODS=${METHODS:-equidiff diffpo_c diffpo_c_aug}
-STEPS=${STEPS:-1500}
+STEPS=${STEPS:-1000}
 EPISODES=${EPISODES:-50}
-WORKERS=${WORKERS:-2}
+LANES=${LANES:-2}
 OUT=${OUT:-runs/compare}
-runs=()
 for task in $TASKS; do
   data=datasets/${task}_abs_state_100
-  test -d "$data.zarr" || equirobot collect task="$task" obs=[state] n_demos=100 workers="$WORKERS" out="$data"
-  for method in $METHODS; do
-    run=$OUT/${task}_${method}
-    equirobot train task="$task" obs=[state] policy="$method" dataset="$data.zarr" steps="$STEPS" \
-      eval_episodes=0 run_dir="$run"
-    runs+=("$run")
-  done
+  test -d "$data.zarr" || equirobot collect task="$task" obs=[state] n_demos=100 workers="$LANES" out="$data"
 done
-list=$(IFS=,; echo "${runs[*]}")
-equirobot eval "checkpoints=[$list]" episodes="$EPISODES" workers="$WORKERS" hydra.run.dir="$OUT/eval"
+runs=()
+for task in $TASKS; do for method in $METHODS; do runs+=("$task $method"); done; done
+printf '%s\n' "${runs[@]}" | xargs -P "$LANES" -L 1 sh -c '
+  equirobot train task="$0" obs=[state] policy="$1" dataset=datasets/$0_abs_state_100.zarr steps='"$STEPS"' \
+    eval_episodes=0 threads=1 run_dir='"$OUT"'/$0_$1 > '"$OUT"'/$0_$1.log 2>&1'
+list=$(printf "$OUT/%s," $(printf '%s\n' "${runs[@]}" | tr ' ' '_')); list=${list%,}
+equirobot eval "checkpoints=[$list]" episodes="$EPISODES" workers="$LANES" hydra.run.dir="$OUT/eval"
