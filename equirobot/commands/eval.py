@@ -3,9 +3,9 @@
 Protocol, stated in every table: each policy acts with its EMA weights from fixed seeds (100000 on),
 disjoint from the demonstrations' seeds. For a run folder two checkpoints are evaluated: ``last`` (the
 end of training) and ``best`` (the checkpoint whose periodic evaluation during training scored
-highest, re-evaluated here on the full seed set). The best periodic score itself, the number the
-Equivariant Diffusion Policy paper reports, is listed beside them; it is measured on fewer episodes
-and chosen as a maximum, so it is biased upwards.
+highest on its own scenes (seeds from 200000), re-evaluated here on the evaluation scenes). The best
+periodic score itself, the number the Equivariant Diffusion Policy paper reports, is listed beside
+them; it is measured on fewer episodes and chosen as a maximum, so it is biased upwards.
 """
 
 from __future__ import annotations

@@ -47,6 +47,10 @@ from equirobot.training.checkpoint import (
 from equirobot.training.ema import EMA
 from equirobot_envs.registry import get_task
 
+# Periodic evaluations use their own scenes, so that `equirobot eval` (seeds from 100000) re-evaluates the
+# checkpoint they chose as best on scenes that played no part in choosing it.
+PERIODIC_EVAL_SEED = 200_000
+
 
 class StepBatches(torch.utils.data.Sampler):
     """Batch indices of steps ``start, start + 1, ...``; step s draws them with the seed (seed, s, rank)."""
@@ -210,6 +214,7 @@ class Trainer:
             folder,
             episodes=self.cfg.eval_episodes,
             workers=self.cfg.eval_workers,
+            seed=PERIODIC_EVAL_SEED,
             video_dir=self.run_dir / "eval" / name,
             videos=1,
         )
