@@ -80,6 +80,7 @@ def run(cfg: EvalConfig) -> list[dict]:
         if not built or not found:
             status = "not built yet" if not built else "no checkpoint for this task"
             rows.append(_row(task, "-", "-", "", status=status))
+            _write_files(run_dir, rows, cfg)
             continue
         for protocol, folder in found:
             config = read_config(folder)
@@ -97,6 +98,7 @@ def run(cfg: EvalConfig) -> list[dict]:
                 RuntimeError,
             ) as error:  # e.g. another task's inputs
                 rows.append(_row(task, method, protocol, folder, status=f"failed: {error}"))
+                _write_files(run_dir, rows, cfg)
                 continue
             low, high = result.interval
             rows.append(
@@ -112,7 +114,8 @@ def run(cfg: EvalConfig) -> list[dict]:
                     status="ok",
                 )
             )  # fmt: skip
-    _write_results(run_dir, rows, cfg)
+            _write_files(run_dir, rows, cfg)  # after every row: an interrupted eval keeps what it measured
+    _print_results(run_dir, rows)
     return rows
 
 
@@ -139,7 +142,7 @@ def _cells(row: dict) -> list[str]:
     ]
 
 
-def _write_results(run_dir: Path, rows: list[dict], cfg: EvalConfig) -> None:
+def _write_files(run_dir: Path, rows: list[dict], cfg: EvalConfig) -> None:
     with open(run_dir / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
         writer.writeheader()
@@ -156,7 +159,10 @@ def _write_results(run_dir: Path, rows: list[dict], cfg: EvalConfig) -> None:
     ]
     (run_dir / "results.md").write_text("\n".join(lines) + "\n")
     (run_dir / "results.json").write_text(json.dumps(rows, indent=2))
-    plot = _plot(run_dir, [r for r in rows if r.get("status") == "ok"])
+    _plot(run_dir, [r for r in rows if r.get("status") == "ok"])
+
+
+def _print_results(run_dir: Path, rows: list[dict]) -> None:
     table = Table(title="equirobot eval")
     for column in COLUMNS:
         table.add_column(column)
@@ -165,8 +171,8 @@ def _write_results(run_dir: Path, rows: list[dict], cfg: EvalConfig) -> None:
     console = Console(width=max(Console().width, 120))
     console.print(table)
     console.print(f"results: {run_dir / 'results.md'}, {run_dir / 'results.csv'}")
-    if plot:
-        console.print(f"plot: {plot}")
+    if (run_dir / "success.png").exists():
+        console.print(f"plot: {run_dir / 'success.png'}")
     if (run_dir / "videos").exists():
         console.print(f"videos: {run_dir / 'videos'}")
 
