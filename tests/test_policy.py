@@ -272,6 +272,8 @@ def test_bad_checkpoints_are_named(demos, tmp_path):
     assert (
         result.returncode == 2 and "no such checkpoint" in result.stderr and "Traceback" not in result.stderr
     )
+    result = equirobot("train", f"dataset={tmp_path / 'none.zarr'}", cwd=tmp_path)
+    assert result.returncode == 2 and "none.zarr: no such replay buffer" in result.stderr
 
 
 def test_two_process_ddp_training_writes_one_checkpoint(demos, tmp_path):
