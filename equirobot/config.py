@@ -67,6 +67,11 @@ class EnvConfig:
         }
 
 
+def default_dataset(env: EnvConfig, n_demos: int) -> str:
+    """``equirobot collect``'s default dataset path, no suffix: datasets/<task>_<control>_<obs>_<n>."""
+    return f"datasets/{get_task(env.task).config_name}_{env.control}_{'+'.join(env.obs)}_{n_demos}"
+
+
 @dataclass
 class TasksConfig:
     """``equirobot tasks``: list the task registry."""
@@ -232,10 +237,7 @@ class CollectConfig(EnvConfig):
             )
 
     def out_path(self) -> str:
-        from equirobot_envs.registry import get_task
-
-        name = f"{get_task(self.task).config_name}_{self.control}_{'+'.join(self.obs)}_{self.n_demos}"
-        return self.out or f"datasets/{name}"
+        return self.out or default_dataset(self, self.n_demos)
 
 
 @dataclass
@@ -404,8 +406,7 @@ class TrainConfig(EnvConfig):
             raise ValueError(f"device={self.device!r}; valid: auto, cpu, cuda")
 
     def dataset_path(self) -> str:
-        name = f"{get_task(self.task).config_name}_{self.control}_{'+'.join(self.obs)}_100.zarr"
-        return self.dataset or f"datasets/{name}"
+        return self.dataset or default_dataset(self, 100) + ".zarr"
 
 
 @dataclass
