@@ -1,7 +1,6 @@
 """The diffusion policy: data windows, normaliser, sampler equivariance, train/checkpoint/resume loop."""
 
 import csv
-import shutil
 import subprocess
 import sys
 
@@ -283,7 +282,7 @@ def test_two_process_ddp_training_writes_one_checkpoint(demos, tmp_path):
     overrides = [f"policy.{o}" for o in overrides] + ["policy.down_fields=[4,8]", "policy.grid_widths=[2,4]"]
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        shutil.which("equirobot"), "train", "task=stack_d1", f"dataset={demos}", "steps=4", "batch_size=4",
+        "-m", "equirobot", "train", "task=stack_d1", f"dataset={demos}", "steps=4", "batch_size=4",
         "warmup_steps=1", "eval_episodes=0", "threads=1", f"run_dir={run}", *overrides,
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)

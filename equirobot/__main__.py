@@ -1,0 +1,5 @@
+"""``python -m equirobot``: the ``equirobot`` command, for where its script is not on PATH."""
+
+from equirobot.cli import main
+
+main()
