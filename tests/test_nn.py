@@ -58,15 +58,18 @@ def test_non_equivariant_unet_is_the_same_class_unconstrained():
     assert out.shape == (2, 16, 10)
 
 
-def test_fourier_and_dense_group_convolutions_compute_the_same_map():
-    sym = SceneSymmetry.from_name("C8")
+@pytest.mark.parametrize("order", [3, 4, 8])  # odd orders have no Nyquist frequency
+def test_fourier_and_dense_group_convolutions_compute_the_same_map(order):
+    sym = SceneSymmetry.from_name(f"C{order}")
     a, b = regular(fiber(sym), 3), regular(fiber(sym), 5)
     fourier = RegularGroupConv1d(a, b, 3)
     # The dense kernel of a circular convolution: out element g, in element h reads weight[..., g - h].
-    g, h = torch.meshgrid(torch.arange(8), torch.arange(8), indexing="ij")
-    dense = fourier.weight[:, :, (g - h) % 8].permute(0, 2, 1, 3, 4).reshape(b.size, a.size, 3)
+    g, h = torch.meshgrid(torch.arange(order), torch.arange(order), indexing="ij")
+    dense = fourier.weight[:, :, (g - h) % order].permute(0, 2, 1, 3, 4).reshape(b.size, a.size, 3)
     x = torch.randn(2, a.size, 12)
-    expected = torch.nn.functional.conv1d(x, dense, padding=1) + fourier.bias.repeat_interleave(8)[:, None]
+    expected = (
+        torch.nn.functional.conv1d(x, dense, padding=1) + fourier.bias.repeat_interleave(order)[:, None]
+    )
     torch.testing.assert_close(fourier(x), expected, atol=1e-5, rtol=1e-5)
 
 

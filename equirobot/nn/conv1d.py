@@ -164,7 +164,10 @@ class EquivariantConv1d(_TemporalConv):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        return self.conv(x, *self.kernel())
+        kernel, bias = self.kernel()
+        if self.kernel_size == 1 and self.stride == 1 and not self.transpose:  # per-step linear map
+            return F.linear(x.transpose(1, 2), kernel[..., 0], bias).transpose(1, 2)
+        return self.conv(x, kernel, bias)
 
 
 class RegularGroupConv1d(_TemporalConv):
@@ -203,6 +206,9 @@ class RegularGroupConv1d(_TemporalConv):
         self.bias = (
             nn.Parameter(torch.zeros(self.c_out)) if bias else None
         )  # constant over the group: invariant
+        dft, idft = real_dft(self.order)
+        self.register_buffer("dft", dft, persistent=False)
+        self.register_buffer("idft", idft, persistent=False)
 
     def fourier_kernel(self) -> torch.Tensor:
         """(K * 2 C_out, 2 C_in, k) real kernel of the grouped convolution over K = N/2 + 1 frequencies."""
@@ -231,16 +237,27 @@ class RegularGroupConv1d(_TemporalConv):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         b, _, t = x.shape
-        n_freq = self.order // 2 + 1
-        spectrum = torch.fft.rfft(x.reshape(b, self.c_in, self.order, t), dim=2)  # (B, C_in, K, T)
-        stacked = torch.stack([spectrum.real, spectrum.imag], 1).permute(0, 3, 1, 2, 4)  # (B, K, 2, C_in, T)
-        stacked = stacked.reshape(b, n_freq * 2 * self.c_in, t)
-        out = self.conv(stacked, self.kernel(), None, groups=n_freq)
-        out = out.reshape(b, n_freq, 2, self.c_out, -1).permute(0, 3, 1, 4, 2)  # (B, C_out, K, T', 2)
-        y = torch.fft.irfft(torch.complex(out[..., 0], out[..., 1]), n=self.order, dim=2)  # (B, C_out, N, T')
+        # The group's real DFT as small matmuls: at these sizes (N = 8) cheaper than torch.fft's calls.
+        spectrum = torch.einsum("jn,bcnt->bjct", self.dft, x.reshape(b, self.c_in, self.order, t))
+        out = self.conv(spectrum.reshape(b, -1, t), self.kernel(), None, groups=self.order // 2 + 1)
+        y = torch.einsum("nj,bjct->bcnt", self.idft, out.reshape(b, self.idft.shape[1], self.c_out, -1))
         if self.bias is not None:
             y = y + self.bias[:, None, None]
         return y.reshape(b, self.out_type.size, -1)
+
+
+def real_dft(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(2K, n) and (n, 2K) matrices of ``torch.fft.rfft`` / ``irfft`` over n points, K = n // 2 + 1.
+
+    Rows of the first (columns of the second) are ordered (frequency, real/imaginary part).
+    """
+    eye = torch.eye(n, dtype=torch.float64)
+    spectrum = torch.fft.rfft(eye, dim=0)  # (K, n): column m is the spectrum of the m-th unit signal
+    dft = torch.stack([spectrum.real, spectrum.imag], 1).reshape(-1, n)
+    k = n // 2 + 1
+    units = torch.eye(2 * k, dtype=torch.float64).reshape(2 * k, k, 2)
+    idft = torch.fft.irfft(torch.complex(units[..., 0], units[..., 1]), n=n, dim=1).T  # (n, 2K)
+    return dft.float(), idft.float().contiguous()
 
 
 def is_cyclic_regular(field_type: enn.FieldType) -> bool:
