@@ -183,6 +183,17 @@ def test_whole_sampler_is_equivariant(mode, group):
         assert error < 1e-4, f"{mode} {group} element {g}: relative error {error:.2e}"
 
 
+def test_compiled_policy_samples_the_eager_chunk():
+    """``compile_inference`` (torch.compile of encoder and denoiser) changes speed, not actions."""
+    policy, obs = _scene_policy("point_cloud", "C8")
+    noise = torch.randn(1, 8, 10)
+    eager = policy.predict_action(obs, noise=noise)
+    keys = set(policy.state_dict())
+    policy.compile_inference()
+    torch.testing.assert_close(policy.predict_action(obs, noise=noise), eager, atol=1e-4, rtol=1e-4)
+    assert set(policy.state_dict()) == keys  # checkpoints of a compiled policy load into an eager one
+
+
 # -- train -> checkpoint -> load -> act, and exact resume ------------------------------------------
 def test_train_checkpoint_load_and_act(demos, tmp_path, make_env):
     trainer = Trainer(train_config(demos, tmp_path / "run"), tmp_path / "run")

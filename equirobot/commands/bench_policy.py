@@ -4,7 +4,8 @@ For each observation mode and each method preset (``configs/policy/<name>.yaml``
 the data shapes of the task, and timed in one process, one after another (ratios are comparable on a
 noisy machine): samples per second of a full training step (loss, backward, AdamW) at the training
 batch size, and milliseconds per action chunk (``predict_action`` at batch 1: encoder plus every
-sampler step) for each number of sampler steps. Weights are random and the normaliser is the identity:
+sampler step) for each number of sampler steps, eager and (``compile=true``) with the encoder and
+denoiser compiled by ``torch.compile``. Weights are random and the normaliser is the identity:
 speed does not depend on them.
 """
 
@@ -53,9 +54,12 @@ def _time(policy: DiffusionPolicy, batch: dict, cfg: BenchPolicyConfig) -> dict:
     out = {"train_samples_per_s": round(1000 * size / median_ms(train_step, cfg.repeats), 1)}
     policy.eval()
     obs = _inputs(policy.spec, 1, policy.n_obs)
-    for steps in cfg.inference_steps:
-        policy.cfg.inference_steps = steps
-        out[f"chunk_ms_{steps}"] = round(median_ms(lambda: policy.predict_action(obs), cfg.repeats), 1)
+    for name in ["chunk_ms", "compiled_chunk_ms"] if cfg.compile else ["chunk_ms"]:
+        if name == "compiled_chunk_ms":
+            policy.compile_inference()  # in place, after the eager timings
+        for steps in cfg.inference_steps:
+            policy.cfg.inference_steps = steps
+            out[f"{name}_{steps}"] = round(median_ms(lambda: policy.predict_action(obs), cfg.repeats), 1)
     return out
 
 
