@@ -286,20 +286,40 @@ def test_bad_checkpoints_are_named(demos, tmp_path):
     assert result.returncode == 2 and "none.zarr: no such replay buffer" in result.stderr
 
 
+def tiny_train_overrides(demos) -> list[str]:
+    """Command-line overrides of a few-second ``equirobot train`` of the TINY policy on ``demos``."""
+    policy = [f"policy.{k}={v}" for k, v in TINY.items()]
+    return [
+        "task=stack_d1", f"dataset={demos}", "steps=4", "batch_size=4", "warmup_steps=1",
+        "eval_episodes=0", "threads=1", *(o.replace(" ", "") for o in policy),
+    ]  # fmt: skip
+
+
 def test_two_process_ddp_training_writes_one_checkpoint(demos, tmp_path):
     """torchrun with 2 CPU processes (gloo): both train, rank 0 writes the checkpoint, which loads."""
     run = tmp_path / "ddp"
-    overrides = [f"{k}={v}" for k, v in TINY.items() if not isinstance(v, list)]
-    overrides = [f"policy.{o}" for o in overrides] + ["policy.down_fields=[4,8]", "policy.grid_widths=[2,4]"]
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "equirobot", "train", "task=stack_d1", f"dataset={demos}", "steps=4", "batch_size=4",
-        "warmup_steps=1", "eval_episodes=0", "threads=1", f"run_dir={run}", *overrides,
+        "-m", "equirobot", "train", *tiny_train_overrides(demos), f"run_dir={run}",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     policy = load_policy(run / "checkpoints" / "latest")
     assert policy.spec.control == "abs"
+
+
+def test_seed_sweep_runs_in_parallel_with_the_joblib_launcher(demos, tmp_path):
+    """``equirobot train -m seed=0,1 hydra/launcher=joblib``: one run folder and checkpoint per seed."""
+    sweep = tmp_path / "sweep"
+    result = equirobot(
+        "train", "-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep}", *tiny_train_overrides(demos), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = sorted(p.name for p in sweep.iterdir() if (p / "checkpoints" / "latest").is_dir())
+    assert runs == ["stack_d1_equidiff_seed0", "stack_d1_equidiff_seed1"]
+    weights = [learned_state(load_policy(sweep / r / "checkpoints" / "latest")) for r in runs]
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # the seeds differ
 
 
 def test_eval_writes_tables_plot_and_videos_and_lists_missing_tasks(demos, tmp_path):
