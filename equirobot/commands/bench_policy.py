@@ -56,6 +56,7 @@ def _time(policy: DiffusionPolicy, batch: dict, cfg: BenchPolicyConfig) -> dict:
     obs = _inputs(policy.spec, 1, policy.n_obs)
     for name in ["chunk_ms", "compiled_chunk_ms"] if cfg.compile else ["chunk_ms"]:
         if name == "compiled_chunk_ms":
+            torch._dynamo.reset()  # a fresh compile cache per policy: earlier ones' count to recompile limits
             policy.compile_inference()  # in place, after the eager timings
         for steps in cfg.inference_steps:
             policy.cfg.inference_steps = steps
