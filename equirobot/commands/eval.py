@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from equirobot.config import EvalConfig
+from equirobot.data.robomimic_hdf5 import atomic_path
 from equirobot.evaluation.evaluate import evaluate_checkpoint
 from equirobot.training.checkpoint import CheckpointError, read_config
 from equirobot_envs.registry import BENCHMARK, task_specs
@@ -76,11 +77,15 @@ def run(cfg: EvalConfig) -> list[dict]:
         plan = [(task, True, found) for task, found in by_task.items()]
 
     rows = []
+
+    def record(row: dict) -> None:  # files rewritten after every row: an interrupted eval keeps them
+        rows.append(row)
+        _write_files(run_dir, rows, cfg)
+
     for task, built, found in plan:
         if not built or not found:
             status = "not built yet" if not built else "no checkpoint for this task"
-            rows.append(_row(task, "-", "-", "", status=status))
-            _write_files(run_dir, rows, cfg)
+            record(_row(task, "-", "-", "", status=status))
             continue
         for protocol, folder in found:
             config = read_config(folder)
@@ -97,11 +102,10 @@ def run(cfg: EvalConfig) -> list[dict]:
                 ValueError,
                 RuntimeError,
             ) as error:  # e.g. another task's inputs
-                rows.append(_row(task, method, protocol, folder, status=f"failed: {error}"))
-                _write_files(run_dir, rows, cfg)
+                record(_row(task, method, protocol, folder, status=f"failed: {error}"))
                 continue
             low, high = result.interval
-            rows.append(
+            record(
                 _row(
                     task, method, protocol, folder,
                     successes=result.successes,
@@ -114,7 +118,6 @@ def run(cfg: EvalConfig) -> list[dict]:
                     status="ok",
                 )
             )  # fmt: skip
-            _write_files(run_dir, rows, cfg)  # after every row: an interrupted eval keeps what it measured
     _print_results(run_dir, rows)
     return rows
 
@@ -143,7 +146,8 @@ def _cells(row: dict) -> list[str]:
 
 
 def _write_files(run_dir: Path, rows: list[dict], cfg: EvalConfig) -> None:
-    with open(run_dir / "results.csv", "w", newline="") as f:
+    """results.csv/md/json and success.png, each replaced whole (temporary name, then rename)."""
+    with atomic_path(run_dir / "results.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
         writer.writeheader()
         writer.writerows([{k: row.get(k, "") for k in FIELDS} for row in rows])
@@ -157,8 +161,10 @@ def _write_files(run_dir: Path, rows: list[dict], cfg: EvalConfig) -> None:
         "|" + "---|" * len(COLUMNS),
         *("| " + " | ".join(_cells(row)) + " |" for row in rows),
     ]
-    (run_dir / "results.md").write_text("\n".join(lines) + "\n")
-    (run_dir / "results.json").write_text(json.dumps(rows, indent=2))
+    with atomic_path(run_dir / "results.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    with atomic_path(run_dir / "results.json") as tmp:
+        tmp.write_text(json.dumps(rows, indent=2))
     _plot(run_dir, [r for r in rows if r.get("status") == "ok"])
 
 
@@ -177,9 +183,9 @@ def _print_results(run_dir: Path, rows: list[dict]) -> None:
         console.print(f"videos: {run_dir / 'videos'}")
 
 
-def _plot(run_dir: Path, rows: list[dict]) -> Path | None:
+def _plot(run_dir: Path, rows: list[dict]) -> None:
     if not rows:
-        return None
+        return
     import matplotlib
 
     matplotlib.use("Agg")
@@ -196,7 +202,6 @@ def _plot(run_dir: Path, rows: list[dict]) -> Path | None:
     ax.set_ylim(0, 1)
     ax.set_ylabel("success rate (95% CI)")
     fig.tight_layout()
-    path = run_dir / "success.png"
-    fig.savefig(path, dpi=120)
+    with atomic_path(run_dir / "success.png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    return path
