@@ -54,13 +54,17 @@ def _time(policy: DiffusionPolicy, batch: dict, cfg: BenchPolicyConfig) -> dict:
     out = {"train_samples_per_s": round(1000 * size / median_ms(train_step, cfg.repeats), 1)}
     policy.eval()
     obs = _inputs(policy.spec, 1, policy.n_obs)
-    for name in ["chunk_ms", "compiled_chunk_ms"] if cfg.compile else ["chunk_ms"]:
-        if name == "compiled_chunk_ms":
-            torch._dynamo.reset()  # a fresh compile cache per policy: earlier ones' count to recompile limits
-            policy.compile_inference()  # in place, after the eager timings
+
+    def time_chunks(name: str) -> None:
         for steps in cfg.inference_steps:
             policy.cfg.inference_steps = steps
             out[f"{name}_{steps}"] = round(median_ms(lambda: policy.predict_action(obs), cfg.repeats), 1)
+
+    time_chunks("chunk_ms")
+    if cfg.compile:
+        torch._dynamo.reset()  # a fresh compile cache per policy: earlier ones' count to recompile limits
+        policy.compile_inference()  # in place, after the eager timings
+        time_chunks("compiled_chunk_ms")
     return out
 
 
