@@ -9,13 +9,13 @@ import numpy as np
 from gymnasium import spaces
 from robosuite.controllers import load_composite_controller_config
 
+from equirobot_envs.config import EnvConfig
+from equirobot_envs.features import control_mode, mode_features
 from equirobot_envs.geometry import mat_to_axis_angle, mat_to_quat, mat_to_rot6d, rot6d_to_mat
-from equirobot_envs.observations import IMAGE_CAMERAS, ObservationConfig, SceneObserver
+from equirobot_envs.observations import SceneObserver
 from equirobot_envs.registry import TaskSpec, get_task
 from equirobot_envs.scene import HEIGHTMAP_CAMERA_HEIGHT
 
-CONTROL_MODES = ("abs", "delta")
-PROPRIO_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
 # robosuite's OSC delta scaling: an action of 1 moves 5 cm or turns 0.5 rad.
 DELTA_POS_SCALE, DELTA_ROT_SCALE = 0.05, 0.5
 
@@ -24,7 +24,7 @@ def make_scene(task: TaskSpec, control: str):
     """The robosuite environment of a task: Panda arm, OSC pose controller in the world frame."""
     controller = load_composite_controller_config(controller="BASIC", robot="Panda")
     arm = controller["body_parts"]["right"]
-    arm["input_type"] = "absolute" if control == "abs" else "delta"
+    arm["input_type"] = control_mode(control).robosuite_input
     arm["input_ref_frame"] = "world"
     return task.scene_class(
         workspace=task.workspace,
@@ -59,7 +59,7 @@ class TaskEnv(gym.Env):
 
     ## Observation Space
     A ``Dict``. Always: ``robot0_eef_pos`` (3,), ``robot0_eef_quat`` (4,) xyzw of the gripper site (the
-    frame the controller tracks), ``robot0_gripper_qpos`` (2,). Per mode in ``obs_modes``:
+    frame the controller tracks), ``robot0_gripper_qpos`` (2,). Per mode in ``obs`` (declared in ``equirobot_envs.features``):
     ``state``: ``object`` (7K,) position and xyzw quaternion of each task object;
     ``rgb``: ``agentview_image``, ``robot0_eye_in_hand_image`` (S, S, 3) uint8 upright;
     ``depth``: ``agentview_depth``, ``robot0_eye_in_hand_depth`` (S, S, 1) float32 metres;
@@ -80,8 +80,9 @@ class TaskEnv(gym.Env):
     ``max_episode_steps`` of the registration).
 
     ## Arguments
-    ``task`` (config name or id), ``obs_modes``, ``control``, the sizes of :class:`ObservationConfig`,
-    ``render_mode="rgb_array"`` with ``render_size`` and ``render_camera``, ``terminate_on_success``.
+    ``task`` (config name or id) and the settings of :class:`~equirobot_envs.config.EnvConfig` (``obs``,
+    ``control``, sizes), ``render_mode="rgb_array"`` with ``render_size`` and ``render_camera``,
+    ``terminate_on_success``.
 
     ## Version History
     v0: initial release.
@@ -92,34 +93,17 @@ class TaskEnv(gym.Env):
     def __init__(
         self,
         task: str,
-        obs_modes: tuple[str, ...] | list[str] = ("state",),
-        control: str = "abs",
-        image_size: int = 84,
-        point_cloud_cameras: tuple[str, ...] | list[str] = ("agentview", "sideview", "birdview"),
-        point_cloud_camera_size: int = 112,
-        n_points: int = 1024,
-        voxel_size: int = 64,
-        heightmap_size: int = 64,
         render_mode: str | None = None,
         render_size: int = 256,
         render_camera: str = "agentview",
         terminate_on_success: bool = True,
+        **settings: Any,
     ):
+        self.config = EnvConfig.from_kwargs(task, settings)
         self.task = get_task(task)
-        if control not in CONTROL_MODES:
-            raise ValueError(f"unknown control mode {control!r}; valid modes: {list(CONTROL_MODES)}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; valid: {self.metadata['render_modes']}")
-        self.obs_config = ObservationConfig(
-            modes=tuple(obs_modes),
-            image_size=image_size,
-            point_cloud_cameras=tuple(point_cloud_cameras),
-            point_cloud_camera_size=point_cloud_camera_size,
-            n_points=n_points,
-            voxel_size=voxel_size,
-            heightmap_size=heightmap_size,
-        )
-        self.control = control
+        control = self.control = self.config.control
         self.render_mode, self.render_size, self.render_camera = render_mode, render_size, render_camera
         self.terminate_on_success = terminate_on_success
 
@@ -127,13 +111,13 @@ class TaskEnv(gym.Env):
         self.workspace = self.task.workspace
         self.workspace_center = np.array(self.workspace.center)
         cameras = set(self.scene.sim.model.camera_names)
-        missing = [c for c in (*self.obs_config.point_cloud_cameras, render_camera) if c not in cameras]
+        missing = [c for c in (*self.config.point_cloud_cameras, render_camera) if c not in cameras]
         if missing:
             raise ValueError(
                 f"unknown camera(s) {missing} for task {self.task.config_name}; cameras: {sorted(cameras)}"
             )
         self.observer = SceneObserver(
-            self.scene.sim.model._model, self.scene.sim.data._data, self.obs_config, self.workspace
+            self.scene.sim.model._model, self.scene.sim.data._data, self.config, self.workspace
         )
         self._eef_site = self.scene.robots[0].eef_site_id["right"]
         self._object_bodies = [self.scene.sim.model.body_name2id(b) for b in self.task.objects.values()]
@@ -142,36 +126,39 @@ class TaskEnv(gym.Env):
 
     # -- spaces ---------------------------------------------------------------------------------
     def _make_action_space(self) -> spaces.Box:
+        dim = control_mode(self.control).dim
         if self.control == "delta":
-            return spaces.Box(-1.0, 1.0, (7,), dtype=np.float32)
-        low = np.concatenate([self.workspace.low - [0, 0, 0.05], -np.ones(7)])
-        high = np.concatenate([self.workspace.high, np.ones(7)])
+            return spaces.Box(-1.0, 1.0, (dim,), dtype=np.float32)
+        low = np.concatenate([self.workspace.low - [0, 0, 0.05], -np.ones(dim - 3)])
+        high = np.concatenate([self.workspace.high, np.ones(dim - 3)])
         return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
 
     def _make_observation_space(self) -> spaces.Dict:
-        cfg, ws = self.obs_config, self.workspace
-        box = lambda bound, *shape: spaces.Box(-bound, bound, shape, dtype=np.float32)  # noqa: E731
+        """One box per declared feature of the configured modes, bounded as below."""
+        ws, n_objects = self.workspace, len(self.task.objects)
         # Positions are bounded loosely: robosuite parks objects a task does not use at (10, 10, 10).
-        obs = {"robot0_eef_pos": box(20, 3), "robot0_eef_quat": box(1, 4), "robot0_gripper_qpos": box(1, 2)}
-        s, far = cfg.image_size, self.observer.far_clip
-        if "state" in cfg.modes:
-            pose_bound = np.tile(np.array([20, 20, 20, 1, 1, 1, 1], dtype=np.float32), len(self.task.objects))
-            obs["object"] = spaces.Box(-pose_bound, pose_bound, dtype=np.float32)
-        if "rgb" in cfg.modes:
-            obs.update({f"{c}_image": spaces.Box(0, 255, (s, s, 3), dtype=np.uint8) for c in IMAGE_CAMERAS})
-        if "depth" in cfg.modes:
-            obs.update(
-                {f"{c}_depth": spaces.Box(0.0, far, (s, s, 1), dtype=np.float32) for c in IMAGE_CAMERAS}
-            )
-        if "point_cloud" in cfg.modes:
-            low = np.tile(np.concatenate([ws.low, np.zeros(3)]), (cfg.n_points, 1)).astype(np.float32)
-            high = np.tile(np.concatenate([ws.high, np.ones(3)]), (cfg.n_points, 1)).astype(np.float32)
-            obs["point_cloud"] = spaces.Box(low, high, dtype=np.float32)
-        if "voxels" in cfg.modes:
-            obs["voxels"] = spaces.Box(0, 255, (4,) + (cfg.voxel_size,) * 3, dtype=np.uint8)
-        if "heightmap" in cfg.modes:
-            size = (cfg.heightmap_size, cfg.heightmap_size)
-            obs["heightmap"] = spaces.Box(0.0, HEIGHTMAP_CAMERA_HEIGHT, size, dtype=np.float32)
+        pose_bound = np.array([20, 20, 20, 1, 1, 1, 1], dtype=np.float32)
+        bounds = {
+            "robot0_eef_pos": (-20.0, 20.0),
+            "object": (-np.tile(pose_bound, n_objects), np.tile(pose_bound, n_objects)),
+            "point_cloud": (
+                np.concatenate([ws.low, np.zeros(3)]).astype(np.float32),
+                np.concatenate([ws.high, np.ones(3)]).astype(np.float32),
+            ),
+            "heightmap": (0.0, HEIGHTMAP_CAMERA_HEIGHT),
+        }
+        obs = {}
+        for feature in mode_features(self.config.obs):
+            shape = feature.shape(self.config, n_objects)
+            if feature.dtype == "uint8":
+                low, high = 0, 255
+            elif feature.key.endswith("_depth"):
+                low, high = 0.0, self.observer.far_clip
+            else:
+                low, high = bounds.get(feature.key, (-1.0, 1.0))
+            low = np.broadcast_to(low, shape).astype(feature.dtype)
+            high = np.broadcast_to(high, shape).astype(feature.dtype)
+            obs[feature.key] = spaces.Box(low, high, shape, dtype=np.dtype(feature.dtype))
         return spaces.Dict(obs)
 
     # -- gymnasium API --------------------------------------------------------------------------
@@ -301,7 +288,7 @@ class TaskEnv(gym.Env):
             "robot0_eef_quat": mat_to_quat(rot).astype(np.float32),
             "robot0_gripper_qpos": np.asarray(gripper_qpos, dtype=np.float32),
         }
-        if "state" in self.obs_config.modes:
+        if "state" in self.config.obs:
             obs["object"] = self.object_state()
         obs.update(self.observer.observe())
         return obs

@@ -9,6 +9,8 @@ of rot6d are each a standard 2-D representation of the rotation, which is what e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -78,3 +80,26 @@ def yaw_of(mat: np.ndarray) -> float:
 def wrap_angle(theta: float | np.ndarray) -> float | np.ndarray:
     """Wrap angles to [-pi, pi)."""
     return (np.asarray(theta) + np.pi) % (2 * np.pi) - np.pi
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The cube that point clouds, voxels and heightmaps cover.
+
+    ``center`` lies on the table top; the vertical line through it is the symmetry axis. The cube spans
+    ``center.xy +- half_size`` horizontally and starts ``floor_clearance`` above the table, so the table
+    plane itself is cropped away and only objects and the robot remain.
+    """
+
+    center: tuple[float, float, float]
+    half_size: float = 0.35
+    floor_clearance: float = 0.005
+
+    @property
+    def low(self) -> np.ndarray:
+        cx, cy, cz = self.center
+        return np.array([cx - self.half_size, cy - self.half_size, cz + self.floor_clearance])
+
+    @property
+    def high(self) -> np.ndarray:
+        return self.low + 2 * self.half_size

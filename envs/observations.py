@@ -9,63 +9,15 @@ from __future__ import annotations
 
 import atexit
 import weakref
-from dataclasses import dataclass
-
 import mujoco
 import numba
 import numpy as np
 
-OBS_MODES = ("state", "rgb", "depth", "point_cloud", "voxels", "heightmap")
-IMAGE_CAMERAS = ("agentview", "robot0_eye_in_hand")
+from equirobot_envs.config import EnvConfig
+from equirobot_envs.features import IMAGE_CAMERAS
+from equirobot_envs.geometry import Workspace
+
 HEIGHTMAP_CAMERA = "equirobot_heightmap"
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """The cube that point clouds, voxels and heightmaps cover.
-
-    ``center`` lies on the table top; the vertical line through it is the symmetry axis. The cube spans
-    ``center.xy +- half_size`` horizontally and starts ``floor_clearance`` above the table, so the table
-    plane itself is cropped away and only objects and the robot remain.
-    """
-
-    center: tuple[float, float, float]
-    half_size: float = 0.35
-    floor_clearance: float = 0.005
-
-    @property
-    def low(self) -> np.ndarray:
-        cx, cy, cz = self.center
-        return np.array([cx - self.half_size, cy - self.half_size, cz + self.floor_clearance])
-
-    @property
-    def high(self) -> np.ndarray:
-        return self.low + 2 * self.half_size
-
-
-@dataclass(frozen=True)
-class ObservationConfig:
-    """What the observation pipeline renders. Field names match the hydra ``env`` config."""
-
-    modes: tuple[str, ...] = ("state",)
-    image_size: int = 84
-    point_cloud_cameras: tuple[str, ...] = ("agentview", "sideview", "birdview")
-    point_cloud_camera_size: int = 112
-    n_points: int = 1024
-    voxel_size: int = 64
-    heightmap_size: int = 64
-
-    def __post_init__(self) -> None:
-        unknown = [m for m in self.modes if m not in OBS_MODES]
-        if unknown:
-            raise ValueError(f"unknown observation mode(s) {unknown}; valid modes: {list(OBS_MODES)}")
-        for name in ("image_size", "point_cloud_camera_size", "n_points", "voxel_size", "heightmap_size"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"observation config: {name} must be positive, got {getattr(self, name)}")
-        if not self.point_cloud_cameras and {"point_cloud", "voxels"} & set(self.modes):
-            raise ValueError(
-                "observation config: point_cloud_cameras is empty but point clouds are requested"
-            )
 
 
 def geom_colours(model: mujoco.MjModel) -> np.ndarray:
@@ -210,11 +162,9 @@ class DepthAndGeomPass:
 
 
 class SceneObserver:
-    """Renders the observation modes of a :class:`ObservationConfig` from a live MuJoCo scene."""
+    """Renders the observation modes of an :class:`~equirobot_envs.config.EnvConfig` from a live scene."""
 
-    def __init__(
-        self, model: mujoco.MjModel, data: mujoco.MjData, config: ObservationConfig, workspace: Workspace
-    ):
+    def __init__(self, model: mujoco.MjModel, data: mujoco.MjData, config: EnvConfig, workspace: Workspace):
         self.model, self.data, self.config, self.workspace = model, data, config, workspace
         self._renderers: dict[int, mujoco.Renderer] = {}
         self._rays: dict[tuple[str, int], np.ndarray] = {}
@@ -325,20 +275,20 @@ class SceneObserver:
     def observe(self) -> dict[str, np.ndarray]:
         """Every array the configured modes ask for, keyed as in DESIGN.md (proprio and state excluded)."""
         cfg, out = self.config, {}
-        if "rgb" in cfg.modes:
+        if "rgb" in cfg.obs:
             for cam in IMAGE_CAMERAS:
                 out[f"{cam}_image"] = self.render_rgb(cam, cfg.image_size)
-        if "depth" in cfg.modes:
+        if "depth" in cfg.obs:
             for cam in IMAGE_CAMERAS:
                 out[f"{cam}_depth"] = self.render_depth(cam, cfg.image_size)[..., None]
-        if "point_cloud" in cfg.modes or "voxels" in cfg.modes:
+        if "point_cloud" in cfg.obs or "voxels" in cfg.obs:
             points = self.workspace_points()
-            if "point_cloud" in cfg.modes:
+            if "point_cloud" in cfg.obs:
                 cell = 2 * self.workspace.half_size / 128
                 out["point_cloud"] = downsample(points, cfg.n_points, cell)
-            if "voxels" in cfg.modes:
+            if "voxels" in cfg.obs:
                 out["voxels"] = voxelize(points, self.workspace, cfg.voxel_size)
-        if "heightmap" in cfg.modes:
+        if "heightmap" in cfg.obs:
             depth = self.render_depth(HEIGHTMAP_CAMERA, cfg.heightmap_size)
             cam_z = self.data.cam_xpos[self.model.camera(HEIGHTMAP_CAMERA).id][2]
             out["heightmap"] = np.clip(cam_z - depth - self.workspace.center[2], 0.0, None).astype(np.float32)

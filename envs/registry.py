@@ -1,7 +1,9 @@
 """The task registry: one :class:`TaskSpec` per task variant, collected from ``equirobot_envs.tasks``.
 
 Each task module defines its variants in a ``VARIANTS`` tuple; :func:`task_specs` builds the registry
-afresh on each call, so no caller can mutate a shared default.
+afresh on each call, so no caller can mutate a shared default. :data:`CATALOGUE` lists the variants
+without importing the task modules (which import robosuite), so that registering the gymnasium ids
+and validating a task name stay light; :func:`task_specs` checks that the modules agree with it.
 """
 
 from __future__ import annotations
@@ -11,13 +13,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from equirobot_envs.observations import Workspace
+from equirobot_envs.geometry import Workspace
 
 if TYPE_CHECKING:
     from equirobot_envs.base import TaskEnv
     from equirobot_envs.experts import Waypoint
 
-TASK_MODULES = ("stack", "nut_assembly", "pick_place")
+# (task module, task name, variant, horizon): one line per registered variant.
+CATALOGUE = (
+    ("stack", "Stack", "D0", 400),
+    ("stack", "Stack", "D1", 400),
+    ("nut_assembly", "Square", "D0", 400),
+    ("nut_assembly", "Square", "D2", 400),
+    ("nut_assembly", "NutAssembly", "D0", 500),
+    ("pick_place", "PickPlace", "D0", 1000),
+)
 
 # The twelve tasks of the MimicGen benchmark (Equivariant Diffusion Policy's evaluation suite).
 BENCHMARK = (
@@ -92,31 +102,51 @@ class TaskSpec:
 
     @property
     def env_id(self) -> str:
-        return f"equirobot/{self.name}-{self.variant}-v0"
+        return env_id(self.name, self.variant)
 
     @property
     def config_name(self) -> str:
-        snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in self.name).lstrip("_")
-        return f"{snake}_{self.variant.lower()}"
+        return config_name(self.name, self.variant)
+
+
+def env_id(name: str, variant: str) -> str:
+    """The gymnasium id of a task variant: ``equirobot/Stack-D1-v0``."""
+    return f"equirobot/{name}-{variant}-v0"
+
+
+def config_name(name: str, variant: str) -> str:
+    """The config name of a task variant: ``stack_d1``."""
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    return f"{snake}_{variant.lower()}"
+
+
+def resolve_task(name: str) -> tuple[str, str, str, int]:
+    """The :data:`CATALOGUE` entry of a config name or gymnasium id, without importing any task module."""
+    for entry in CATALOGUE:
+        if name in (config_name(*entry[1:3]), env_id(*entry[1:3])):
+            return entry
+    valid = [config_name(n, v) for _, n, v, _ in CATALOGUE]
+    raise ValueError(
+        f"unknown task {name!r}; valid tasks: {valid} (or their ids, e.g. {env_id(*CATALOGUE[0][1:3])})"
+    )
 
 
 def task_specs() -> dict[str, TaskSpec]:
     """All task variants keyed by config name (``"stack_d1"``), in registry order."""
     specs: dict[str, TaskSpec] = {}
-    for module in TASK_MODULES:
+    for module in dict.fromkeys(entry[0] for entry in CATALOGUE):
         for spec in importlib.import_module(f"equirobot_envs.tasks.{module}").VARIANTS:
             specs[spec.config_name] = spec
+    listed = {(n, v, h) for _, n, v, h in CATALOGUE}
+    defined = {(s.name, s.variant, s.horizon) for s in specs.values()}
+    if listed != defined:
+        raise RuntimeError(
+            f"registry.CATALOGUE {sorted(listed)} disagrees with the task modules {sorted(defined)}"
+        )
     return specs
 
 
 def get_task(name: str) -> TaskSpec:
     """Look a task up by config name (``stack_d1``) or gymnasium id (``equirobot/Stack-D1-v0``)."""
-    specs = task_specs()
-    by_id = {spec.env_id: spec for spec in specs.values()}
-    if name in specs:
-        return specs[name]
-    if name in by_id:
-        return by_id[name]
-    raise ValueError(
-        f"unknown task {name!r}; valid tasks: {sorted(specs)} (or their ids, e.g. {next(iter(by_id))})"
-    )
+    _, task, variant, _ = resolve_task(name)
+    return task_specs()[config_name(task, variant)]

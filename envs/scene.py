@@ -11,7 +11,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from equirobot_envs.observations import HEIGHTMAP_CAMERA, Workspace
+from equirobot_envs.geometry import Workspace
+from equirobot_envs.observations import HEIGHTMAP_CAMERA
 
 # MimicGen's wide view of the table (fact sheet, section 0), wxyz quaternion.
 AGENTVIEW_FULL_POSE = ((0.75308, 0.0, 1.51947), (0.64324, 0.29367, 0.29367, 0.64324))

@@ -12,64 +12,17 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
-from equirobot_envs.base import CONTROL_MODES
-from equirobot_envs.observations import OBS_MODES, ObservationConfig
-from equirobot_envs.registry import get_task, task_specs
+from equirobot_envs.config import EnvConfig
+from equirobot_envs.features import CONTROL_MODES, OBS_MODES, check_modes
+from equirobot_envs.registry import config_name, get_task, resolve_task, task_specs
 
 AGENTS = ("expert",)
 
 
-@dataclass
-class EnvConfig:
-    """Which task and how it is observed and controlled; every command that runs a task has these."""
-
-    task: str = "stack_d1"
-    """Task config name (``equirobot tasks`` lists them) or gymnasium id."""
-    obs: list[str] = field(default_factory=lambda: ["state"])
-    """Observation modes, any of: state, rgb, depth, point_cloud, voxels, heightmap."""
-    control: str = "abs"
-    """abs (10-D world-frame target pose, rot6d) or delta (7-D OSC delta)."""
-    image_size: int = 84
-    n_points: int = 1024
-    voxel_size: int = 64
-    heightmap_size: int = 64
-    point_cloud_cameras: list[str] = field(default_factory=lambda: ["agentview", "sideview", "birdview"])
-    point_cloud_camera_size: int = 112
-
-    def __post_init__(self) -> None:
-        get_task(self.task)  # raises with the list of valid tasks
-        if self.control not in CONTROL_MODES:
-            raise ValueError(f"control={self.control!r} is not a control mode; valid: {list(CONTROL_MODES)}")
-        self.observation_config()  # raises on unknown modes and non-positive sizes
-
-    def observation_config(self) -> ObservationConfig:
-        return ObservationConfig(
-            modes=tuple(self.obs),
-            image_size=self.image_size,
-            point_cloud_cameras=tuple(self.point_cloud_cameras),
-            point_cloud_camera_size=self.point_cloud_camera_size,
-            n_points=self.n_points,
-            voxel_size=self.voxel_size,
-            heightmap_size=self.heightmap_size,
-        )
-
-    def env_kwargs(self) -> dict:
-        """Keyword arguments for ``gymnasium.make`` of this task."""
-        return {
-            "obs_modes": tuple(self.obs),
-            "control": self.control,
-            "image_size": self.image_size,
-            "n_points": self.n_points,
-            "voxel_size": self.voxel_size,
-            "heightmap_size": self.heightmap_size,
-            "point_cloud_cameras": tuple(self.point_cloud_cameras),
-            "point_cloud_camera_size": self.point_cloud_camera_size,
-        }
-
-
 def default_dataset(env: EnvConfig, n_demos: int) -> str:
     """``equirobot collect``'s default dataset path, no suffix: datasets/<task>_<control>_<obs>_<n>."""
-    return f"datasets/{get_task(env.task).config_name}_{env.control}_{'+'.join(env.obs)}_{n_demos}"
+    name = config_name(*resolve_task(env.task)[1:3])
+    return f"datasets/{name}_{env.control}_{'+'.join(env.obs)}_{n_demos}"
 
 
 @dataclass
@@ -293,7 +246,7 @@ class DatasetRenderConfig:
     out: str = ""
 
     def __post_init__(self) -> None:
-        ObservationConfig(modes=tuple(self.obs))  # raises on unknown modes
+        check_modes(self.obs)
 
 
 @dataclass

@@ -48,13 +48,13 @@ def source_demos(task: str, n_source: int, source_dir: Path) -> Path:
     out = source_dir / f"{task}_source_{n_source}"
     if not out.with_suffix(".hdf5").exists():
         env_id = equirobot_envs.get_task(task).env_id
-        collect(env_id, {"obs_modes": ("state",)}, out, n_demos=n_source, workers=1)
+        collect(env_id, {"obs": ("state",)}, out, n_demos=n_source, workers=1)
     return out.with_suffix(".hdf5")
 
 
 def measure(task: str, args: argparse.Namespace) -> dict:
     source = source_demos(task, args.n_source, args.source_dir)
-    env = gym.make(equirobot_envs.get_task(task).env_id, obs_modes=("state",))
+    env = gym.make(equirobot_envs.get_task(task).env_id, obs=("state",))
     kwargs = {"noise": args.noise} | ({"selection": args.selection} if args.selection else {})
     tracker = SignalTracker(MimicGenAgent(env, source, n_source=args.n_source, **kwargs))
     reached = [0] * len(tracker.signals)

@@ -19,12 +19,12 @@ import gymnasium as gym
 import equirobot_envs
 from equirobot.agents import make_agent
 from equirobot.evaluation.rollout import run_episode
-from equirobot_envs.observations import OBS_MODES
+from equirobot_envs.features import OBS_MODES
 
 
 def rate(task: str, obs: str, agent: str, n_demos: int, seed: int, **agent_kwargs) -> tuple[float, int, int]:
     """(demos per minute, demos, attempts) for ``n_demos`` successes (at most 3 n_demos attempts)."""
-    env = gym.make(equirobot_envs.get_task(task).env_id, obs_modes=(obs,))
+    env = gym.make(equirobot_envs.get_task(task).env_id, obs=(obs,))
     actor = make_agent(agent, env, **agent_kwargs)
     demos = attempts = 0
     start = time.perf_counter()

@@ -16,7 +16,7 @@ from equirobot.data.replay_buffer import DatasetError, ReplayBuffer
 from equirobot.data.robomimic_hdf5 import read_hdf5
 from equirobot.demos.collect import collect
 
-ENV_KWARGS = {"obs_modes": ("state", "point_cloud"), "control": "delta", "n_points": 64}
+ENV_KWARGS = {"obs": ("state", "point_cloud"), "control": "delta", "n_points": 64}
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_killed_collection_resumes_without_losing_demos(tmp_path):
     saved = {name: (parts / name).read_bytes() for name in finished}
 
     report = collect(
-        "equirobot/Stack-D0-v0", {"obs_modes": ("state",), "control": "abs"}, out, n_demos=4, workers=1
+        "equirobot/Stack-D0-v0", {"obs": ("state",), "control": "abs"}, out, n_demos=4, workers=1
     )
     assert report.demos == 4
     demos, _ = read_hdf5(report.hdf5)
@@ -158,7 +158,7 @@ def test_dataset_info_cli(dataset):
 def test_render_adds_observations_equal_to_collected_ones(dataset, tmp_path):
     from equirobot.commands.dataset_render import rendered
 
-    env = gym.make("equirobot/Stack-D0-v0", obs_modes=("point_cloud",), n_points=64, control="delta")
+    env = gym.make("equirobot/Stack-D0-v0", obs=("point_cloud",), n_points=64, control="delta")
     env.reset(seed=0)
     original, _ = read_hdf5(dataset.hdf5)
     for demo, again in zip(original, rendered(dataset.hdf5, env, add_abs=True), strict=True):
@@ -205,7 +205,7 @@ def test_mimicgen_generation_succeeds(task, n_source, seeds, required, tmp_path)
     from equirobot.evaluation.rollout import run_episode
 
     env_id = equirobot_envs.get_task(task).env_id
-    source = collect(env_id, {"obs_modes": ("state",)}, tmp_path / "source", n_demos=n_source, workers=1)
+    source = collect(env_id, {"obs": ("state",)}, tmp_path / "source", n_demos=n_source, workers=1)
     env = gym.make(env_id)
     agent = MimicGenAgent(env, source.hdf5)
     assert len(agent.sources) + agent.skipped == n_source and len(agent.sources) >= n_source - 1
@@ -222,7 +222,7 @@ def test_nearest_selection_picks_among_the_closest_sources(tmp_path):
     from equirobot_envs.registry import SELECTION_K
 
     env_id = equirobot_envs.get_task("stack_d1").env_id
-    source = collect(env_id, {"obs_modes": ("state",)}, tmp_path / "source", n_demos=5, workers=1)
+    source = collect(env_id, {"obs": ("state",)}, tmp_path / "source", n_demos=5, workers=1)
     env = gym.make(env_id)
     agent = MimicGenAgent(env, source.hdf5, selection="nearest")
     subtask = env.unwrapped.task.subtasks[0]
@@ -239,9 +239,7 @@ def test_nearest_selection_picks_among_the_closest_sources(tmp_path):
 
 def test_replay_restores_fixtures_moved_per_episode(tmp_path):
     """Square D2 draws the peg pose per episode, outside the MuJoCo state: the demo carries it."""
-    report = collect(
-        "equirobot/Square-D2-v0", {"obs_modes": ("state",)}, tmp_path / "square", n_demos=1, workers=1
-    )
+    report = collect("equirobot/Square-D2-v0", {"obs": ("state",)}, tmp_path / "square", n_demos=1, workers=1)
     (demo,), _ = read_hdf5(report.hdf5)
     env = gym.make("equirobot/Square-D2-v0")
     env.reset(seed=12345)  # another scene: the peg stands elsewhere

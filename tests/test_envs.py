@@ -7,7 +7,7 @@ import equirobot_envs
 from equirobot_envs.base import TaskEnv
 from equirobot_envs.experts import DOWN, ScriptedExpert
 from equirobot_envs.geometry import mat_to_rot6d, rot_z
-from equirobot_envs.observations import OBS_MODES
+from equirobot_envs.features import OBS_MODES
 
 TASKS = list(equirobot_envs.task_specs())
 
@@ -21,7 +21,7 @@ def test_every_task_is_registered_with_its_horizon():
 
 @pytest.mark.parametrize("task", TASKS)
 def test_check_env(task, make_env):
-    env = make_env(task, obs_modes=("state",))
+    env = make_env(task, obs=("state",))
     check_env(env.unwrapped, skip_render_check=True)
 
 
@@ -62,7 +62,7 @@ def test_truncates_at_the_horizon(make_env):
 
 def test_observation_modes_shapes_dtypes_ranges(make_env):
     env = make_env(
-        "stack_d1", obs_modes=OBS_MODES, image_size=64, n_points=512, voxel_size=32, heightmap_size=48
+        "stack_d1", obs=list(OBS_MODES), image_size=64, n_points=512, voxel_size=32, heightmap_size=48
     )
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
@@ -91,7 +91,7 @@ def _cube_poses(obs):
 
 
 def test_point_cloud_sees_the_cubes_in_colour(make_env):
-    env = make_env("stack_d1", obs_modes=("state", "point_cloud"))
+    env = make_env("stack_d1", obs=("state", "point_cloud"))
     obs, _ = env.reset(seed=0)
     cloud = obs["point_cloud"]
     ws = env.unwrapped.workspace
@@ -105,7 +105,7 @@ def test_point_cloud_sees_the_cubes_in_colour(make_env):
 
 
 def test_voxels_and_heightmap_match_the_scene(make_env):
-    env = make_env("stack_d1", obs_modes=("state", "voxels", "heightmap"), voxel_size=64, heightmap_size=120)
+    env = make_env("stack_d1", obs=("state", "voxels", "heightmap"), voxel_size=64, heightmap_size=120)
     obs, _ = env.reset(seed=0)
     ws = env.unwrapped.workspace
     side = 2 * ws.half_size
@@ -125,7 +125,7 @@ def test_voxels_and_heightmap_match_the_scene(make_env):
 
 def test_images_are_upright(make_env):
     """In agentview the table fills the bottom of the frame, the room's backdrop the top."""
-    env = make_env("stack_d1", obs_modes=("depth",))
+    env = make_env("stack_d1", obs=("depth",))
     obs, _ = env.reset(seed=0)
     depth = obs["agentview_depth"][..., 0]
     assert depth[-10:].mean() < depth[:10].mean()
@@ -175,11 +175,11 @@ def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match="valid tasks: .*stack_d1"):
         TaskEnv("stack_d9")
     with pytest.raises(ValueError, match="valid modes: .*point_cloud"):
-        TaskEnv("stack_d1", obs_modes=("pointcloud",))
+        TaskEnv("stack_d1", obs=("pointcloud",))
     with pytest.raises(ValueError, match=r"valid modes: \['abs', 'delta'\]"):
         TaskEnv("stack_d1", control="velocity")
     with pytest.raises(ValueError, match="n_points must be positive"):
-        TaskEnv("stack_d1", obs_modes=("point_cloud",), n_points=0)
+        TaskEnv("stack_d1", obs=("point_cloud",), n_points=0)
     with pytest.raises(ValueError, match="unknown camera"):
         TaskEnv("stack_d1", point_cloud_cameras=("nocam",))
 
@@ -197,7 +197,7 @@ def test_async_vector_env_with_spawn():
         num_envs=2,
         vectorization_mode="async",
         vector_kwargs={"context": "spawn"},
-        obs_modes=("state", "point_cloud"),
+        obs=("state", "point_cloud"),
         n_points=256,
     )
     try:

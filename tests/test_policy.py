@@ -44,7 +44,7 @@ CENTER = (0.1, -0.05, 0.8)
 def demos(tmp_path_factory):
     """Two real Stack D1 expert demos with state and (small) point-cloud observations."""
     out = tmp_path_factory.mktemp("policy_data") / "stack"
-    kwargs = {"obs_modes": ("state", "point_cloud"), "control": "abs", "n_points": 64}
+    kwargs = {"obs": ("state", "point_cloud"), "control": "abs", "n_points": 64}
     collect("equirobot/Stack-D1-v0", kwargs, out, n_demos=2, workers=2)
     return out.with_suffix(".zarr")
 
@@ -203,7 +203,7 @@ def test_train_checkpoint_load_and_act(demos, tmp_path, make_env):
     policy = load_policy(tmp_path / "run" / "checkpoints" / "latest")
     for key, value in learned_state(trainer.ema_policy).items():
         torch.testing.assert_close(learned_state(policy)[key], value, rtol=0, atol=0)
-    env = make_env("stack_d1", obs_modes=("state",), control="abs")
+    env = make_env("stack_d1", obs=("state",), control="abs")
     agent = PolicyAgent(policy, seed=0)
     obs, _ = env.reset(seed=100_000)
     agent.reset()
@@ -221,7 +221,7 @@ def test_point_cloud_policy_trains_on_collected_clouds_and_acts(demos, tmp_path,
     assert policy.spec.shapes == {"lowdim": [11], "point_cloud": [64, 6]}
     scale = policy.normalizer.point_cloud_scale
     assert scale[0] == scale[1] and torch.all(scale[3:] == 1)  # x, y share a unit; colours untouched
-    env = make_env("stack_d1", obs_modes=("point_cloud",), control="abs", n_points=64)
+    env = make_env("stack_d1", obs=("point_cloud",), control="abs", n_points=64)
     obs, _ = env.reset(seed=100_000)
     assert PolicyAgent(policy).act(obs).shape == (10,)
 

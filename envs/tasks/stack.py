@@ -12,7 +12,7 @@ import numpy as np
 from robosuite.environments.manipulation.stack import Stack
 
 from equirobot_envs.experts import CLOSED, OPEN, Waypoint, grasp_yaw, top_down
-from equirobot_envs.observations import Workspace
+from equirobot_envs.geometry import Workspace
 from equirobot_envs.registry import Subtask, TaskSpec
 from equirobot_envs.scene import SceneMixin
 

@@ -28,7 +28,7 @@ from equirobot_envs.registry import get_task
 def time_steps(cfg: BenchObsConfig, modes: tuple[str, ...]) -> np.ndarray:
     """Seconds of each of ``cfg.steps`` env steps (after ``cfg.warmup``) observing ``modes``."""
     task = get_task(cfg.task)
-    env = gym.make(task.env_id, **{**cfg.env_kwargs(), "obs_modes": modes})
+    env = gym.make(task.env_id, **{**cfg.env_kwargs(), "obs": modes})
     expert = ScriptedExpert(env)
     obs, _ = env.reset(seed=cfg.seed)
     expert.reset()

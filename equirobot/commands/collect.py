@@ -39,7 +39,7 @@ def generate(cfg: GenerateConfig) -> CollectionReport:
         if not source_out.with_suffix(".hdf5").exists():
             collect(
                 env_id,
-                {**cfg.env_kwargs(), "obs_modes": ("state",)},
+                {**cfg.env_kwargs(), "obs": ("state",)},
                 source_out,
                 cfg.n_source,
                 cfg.workers,

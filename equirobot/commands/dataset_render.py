@@ -85,7 +85,7 @@ def run(cfg: DatasetRenderConfig) -> Path:
         action_dim = f["data"][first]["actions"].shape[1] if first and "actions" in f["data"][first] else None
     env_id = task_of(env_args, source)
     control = "delta" if action_dim == 7 else "abs"
-    env = gym.make(env_id, obs_modes=tuple(cfg.obs), control=control)
+    env = gym.make(env_id, obs=tuple(cfg.obs), control=control)
     env.reset(seed=0)
     out = Path(cfg.out) if cfg.out else source.with_name(f"{source.stem}_{'+'.join(cfg.obs)}.hdf5")
     with open_hdf5(source) as f:

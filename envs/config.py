@@ -1,0 +1,75 @@
+"""The settings of a task environment, declared once.
+
+:class:`EnvConfig` is what ``gymnasium.make`` takes as keyword arguments (``TaskEnv(**asdict(cfg))``),
+what every ``equirobot`` command that runs a task has as its ``task``, ``obs``, ``control`` and size
+settings (the commands' hydra schemas inherit it), and what datasets and checkpoints store to rebuild
+the environment they came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from equirobot_envs.features import check_modes, control_mode
+from equirobot_envs.registry import resolve_task
+
+SIZE_FIELDS = ("image_size", "n_points", "voxel_size", "heightmap_size", "point_cloud_camera_size")
+
+
+@dataclass
+class EnvConfig:
+    """Which task, how it is observed and how it is controlled."""
+
+    task: str = "stack_d1"
+    """Task config name (``equirobot tasks`` lists them) or gymnasium id."""
+    obs: list[str] = field(default_factory=lambda: ["state"])
+    """Observation modes (``equirobot_envs.features.OBS_MODES``): state, rgb, depth, point_cloud, voxels,
+    heightmap."""
+    control: str = "abs"
+    """abs (10-D world-frame target pose, rot6d) or delta (7-D OSC delta)."""
+    image_size: int = 84
+    """Side of the rgb and depth images, pixels."""
+    n_points: int = 1024
+    """Points per point cloud."""
+    voxel_size: int = 64
+    """Voxels per side of the workspace cube."""
+    heightmap_size: int = 64
+    """Pixels per side of the top-down heightmap."""
+    point_cloud_cameras: list[str] = field(default_factory=lambda: ["agentview", "sideview", "birdview"])
+    """Depth cameras fused into point clouds and voxels."""
+    point_cloud_camera_size: int = 112
+    """Side of each of those depth images, pixels."""
+
+    def __post_init__(self) -> None:
+        resolve_task(self.task)  # raises with the list of valid tasks
+        control_mode(self.control)  # raises with the list of valid control modes
+        check_modes(self.obs)
+        for name in SIZE_FIELDS:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not self.point_cloud_cameras and {"point_cloud", "voxels"} & set(self.obs):
+            raise ValueError("point_cloud_cameras is empty but point clouds or voxels are requested")
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """The settings as ``gymnasium.make`` keyword arguments (the task is the id), JSON-able."""
+        return {k: v for k, v in asdict(self).items() if k != "task" and k in ENV_FIELDS}
+
+    @classmethod
+    def from_kwargs(cls, task: str, kwargs: dict[str, Any]) -> EnvConfig:
+        """The config of ``task`` with ``kwargs`` (``env_kwargs()`` of a dataset or checkpoint) applied.
+
+        Files written before the settings had one declaration name the modes ``obs_modes``; that name
+        is read too.
+        """
+        kwargs = dict(kwargs)
+        if "obs_modes" in kwargs:
+            kwargs["obs"] = kwargs.pop("obs_modes")
+        unknown = sorted(set(kwargs) - set(ENV_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown environment setting(s) {unknown}; valid: {list(ENV_FIELDS)}")
+        lists = {k: list(v) for k, v in kwargs.items() if isinstance(v, tuple)}
+        return cls(task=task, **{**kwargs, **lists})
+
+
+ENV_FIELDS = tuple(f.name for f in fields(EnvConfig))

@@ -1,0 +1,249 @@
+"""Features: every observation mode and control mode declared once.
+
+A :class:`Feature` is one array an environment produces and a dataset stores: its key (the same in the
+observation dict, in hdf5 ``obs/<key>`` and in zarr ``data/<key>``), its dtype, its shape for given
+settings, how a rotation of the scene about the symmetry axis acts on it (``group_action``) and how a
+policy normalises it. An :class:`ObsMode` is the set of features one ``obs=`` mode adds; a
+:class:`ControlMode` is an action layout. The environments (spaces, producers), the datasets, the
+policies (inputs, encoders, normalisers), the augmentation and the symmetry transforms all read these
+declarations, so adding an observation mode is one declaration here plus its producer in
+``equirobot_envs.observations``.
+
+Low-dimensional features are made of *quantities*, each with one group action and one normalisation:
+
+==============  ========  ==============================================  ==================
+quantity        channels  under a rotation g about the vertical axis       normalised as
+==============  ========  ==============================================  ==================
+``position``    3         xy about the axis by rho1, z unchanged            ``position``
+``vector``      3         xy by rho1 (no offset), z unchanged                ``vector``
+``axis_angle``  3         a pseudo-vector (mirrors negate it once more)      ``vector``
+``rot6d``       6         three rho1 pairs (columns of the top two rows)     ``rotation``
+``quaternion``  4         xyzw; policies read it as a ``rot6d``              ``rotation``
+``scalar``      1         unchanged (gripper, heights of nothing)            ``scalar``
+==============  ========  ==============================================  ==================
+
+This module imports numpy only: a policy on a robot's computer reads the declarations without the
+simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+QUANTITY_CHANNELS = {"position": 3, "vector": 3, "axis_angle": 3, "rot6d": 6, "quaternion": 4, "scalar": 1}
+GROUP_ACTIONS = ("lowdim", "point_cloud", "voxels", "top_down", "with_gripper", "none")
+"""How the scene group acts on a feature: ``lowdim`` by its quantities; ``point_cloud``: xyz about the
+axis, the other channels unchanged; ``voxels``: the (C, X, Y, Z) grid turns about its z axis;
+``top_down``: a (H, W[, C]) view from above turns in the image plane; ``with_gripper``: the view turns
+with the gripper, so the scene group leaves it unchanged (wrist camera); ``none``: not a policy input."""
+POSE_CHANNELS = 7
+"""One object pose in the ``object`` feature: position (3) + xyzw quaternion (4)."""
+IMAGE_CAMERAS = ("agentview", "robot0_eye_in_hand")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One array of an observation (see the module docstring)."""
+
+    key: str
+    dtype: str
+    """numpy dtype name: float32 or uint8."""
+    shape: Callable[[Any, int], tuple[int, ...]]
+    """(env settings with the size fields of ``EnvConfig``, number of task objects) -> shape."""
+    group_action: str
+    quantities: tuple[str, ...] = ()
+    """``lowdim`` features: the quantities, in channel order (``object`` repeats position, quaternion)."""
+    scale: float = 1.0
+    """Grid features: the policy multiplies values by this (uint8 colours: 1/255; metres: 10)."""
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.group_action not in GROUP_ACTIONS:
+            raise ValueError(f"feature {self.key}: group_action {self.group_action!r}; valid {GROUP_ACTIONS}")
+        unknown = [q for q in self.quantities if q not in QUANTITY_CHANNELS]
+        if unknown:
+            raise ValueError(
+                f"feature {self.key}: unknown quantities {unknown}; valid {list(QUANTITY_CHANNELS)}"
+            )
+        if (self.group_action == "lowdim") != bool(self.quantities):
+            raise ValueError(
+                f"feature {self.key}: quantities are declared for (and only for) lowdim features"
+            )
+
+    @property
+    def is_policy_input(self) -> bool:
+        return self.group_action != "none"
+
+
+def _const(*shape: int) -> Callable[[Any, int], tuple[int, ...]]:
+    return lambda settings, n_objects: shape
+
+
+PROPRIO = (
+    Feature("robot0_eef_pos", "float32", _const(3), "lowdim", ("position",), doc="gripper-site position"),
+    Feature(
+        "robot0_eef_quat", "float32", _const(4), "lowdim", ("quaternion",), doc="gripper-site xyzw quaternion"
+    ),
+    Feature("robot0_gripper_qpos", "float32", _const(2), "lowdim", ("scalar", "scalar"), doc="finger joints"),
+)
+"""Features every observation has, whatever the modes."""
+
+
+@dataclass(frozen=True)
+class ObsMode:
+    """An ``obs=`` mode: the features it adds to the observation."""
+
+    name: str
+    features: tuple[Feature, ...]
+    doc: str
+
+
+def _image(settings: Any, n_objects: int) -> tuple[int, ...]:
+    return (settings.image_size, settings.image_size, 3)
+
+
+def _depth(settings: Any, n_objects: int) -> tuple[int, ...]:
+    return (settings.image_size, settings.image_size, 1)
+
+
+OBS_MODES: dict[str, ObsMode] = {
+    mode.name: mode
+    for mode in (
+        ObsMode(
+            "state",
+            (
+                Feature(
+                    "object",
+                    "float32",
+                    lambda settings, n: (POSE_CHANNELS * n,),
+                    "lowdim",
+                    ("position", "quaternion"),
+                    doc="position + xyzw quaternion of each task object, (7K,)",
+                ),
+            ),
+            "object poses",
+        ),
+        ObsMode(
+            "rgb",
+            (
+                Feature("agentview_image", "uint8", _image, "top_down", scale=1 / 255, doc="front camera"),
+                Feature(
+                    "robot0_eye_in_hand_image", "uint8", _image, "with_gripper", scale=1 / 255, doc="wrist"
+                ),
+            ),
+            "front and wrist cameras, (S, S, 3) uint8 upright; the front view is treated as top-down",
+        ),
+        ObsMode(
+            "depth",
+            tuple(Feature(f"{c}_depth", "float32", _depth, "none") for c in IMAGE_CAMERAS),
+            "depth of the two cameras, metres (not a policy input)",
+        ),
+        ObsMode(
+            "point_cloud",
+            (
+                Feature(
+                    "point_cloud",
+                    "float32",
+                    lambda settings, n: (settings.n_points, 6),
+                    "point_cloud",
+                    doc="world xyz + rgb in [0, 1], fused cameras, workspace crop, farthest-point sampled",
+                ),
+            ),
+            "(N, 6) point cloud",
+        ),
+        ObsMode(
+            "voxels",
+            (
+                Feature(
+                    "voxels",
+                    "uint8",
+                    lambda settings, n: (4,) + (settings.voxel_size,) * 3,
+                    "voxels",
+                    scale=1 / 255,
+                    doc="occupancy + rgb over the workspace cube, [c, x, y, z]",
+                ),
+            ),
+            "(4, D, D, D) voxel grid",
+        ),
+        ObsMode(
+            "heightmap",
+            (
+                Feature(
+                    "heightmap",
+                    "float32",
+                    lambda settings, n: (settings.heightmap_size, settings.heightmap_size),
+                    "top_down",
+                    scale=10.0,
+                    doc="metres above the table, right = +x, up = +y",
+                ),
+            ),
+            "(H, H) top-down heightmap",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ControlMode:
+    """An action layout: quantities in channel order, and the dataset key that stores such actions."""
+
+    name: str
+    quantities: tuple[str, ...]
+    dataset_key: str
+    doc: str
+    robosuite_input: str = field(default="absolute")
+    """robosuite's OSC ``input_type`` that executes it."""
+
+    @property
+    def dim(self) -> int:
+        return sum(QUANTITY_CHANNELS[q] for q in self.quantities)
+
+
+CONTROL_MODES: dict[str, ControlMode] = {
+    "abs": ControlMode(
+        "abs",
+        ("position", "rot6d", "scalar"),
+        "actions_abs",
+        "10-D world-frame target pose of the gripper site [xyz, rot6d, gripper]",
+        "absolute",
+    ),
+    "delta": ControlMode(
+        "delta",
+        ("vector", "axis_angle", "scalar"),
+        "actions",
+        "7-D robosuite OSC delta [dpos, daxis-angle, gripper], 1 = 5 cm / 0.5 rad",
+        "delta",
+    ),
+}
+
+
+def mode_features(modes: tuple[str, ...] | list[str]) -> tuple[Feature, ...]:
+    """The features of an observation with these modes: proprio first, then each mode's, in order."""
+    check_modes(modes)
+    return PROPRIO + tuple(f for m in modes for f in OBS_MODES[m].features)
+
+
+def check_modes(modes: tuple[str, ...] | list[str]) -> None:
+    """Raise a ValueError naming any unknown observation mode."""
+    unknown = [m for m in modes if m not in OBS_MODES]
+    if unknown:
+        raise ValueError(f"unknown observation mode(s) {unknown}; valid modes: {list(OBS_MODES)}")
+
+
+def control_mode(name: str) -> ControlMode:
+    """The :class:`ControlMode` called ``name``; a ValueError lists the valid ones."""
+    if name not in CONTROL_MODES:
+        raise ValueError(f"unknown control mode {name!r}; valid modes: {list(CONTROL_MODES)}")
+    return CONTROL_MODES[name]
+
+
+def feature(key: str) -> Feature:
+    """The declaration of an observation key."""
+    for f in PROPRIO + tuple(f for m in OBS_MODES.values() for f in m.features):
+        if f.key == key:
+            return f
+    raise KeyError(f"no feature {key!r} is declared")
