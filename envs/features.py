@@ -32,8 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 QUANTITY_CHANNELS = {"position": 3, "vector": 3, "axis_angle": 3, "rot6d": 6, "quaternion": 4, "scalar": 1}
 GROUP_ACTIONS = ("lowdim", "point_cloud", "voxels", "top_down", "with_gripper", "none")
 """How the scene group acts on a feature: ``lowdim`` by its quantities; ``point_cloud``: xyz about the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import weakref
+
 import mujoco
 import numba
 import numpy as np

@@ -6,8 +6,8 @@ from gymnasium.utils.env_checker import check_env
 import equirobot_envs
 from equirobot_envs.base import TaskEnv
 from equirobot_envs.experts import DOWN, ScriptedExpert
-from equirobot_envs.geometry import mat_to_rot6d, rot_z
 from equirobot_envs.features import OBS_MODES
+from equirobot_envs.geometry import mat_to_rot6d, rot_z
 
 TASKS = list(equirobot_envs.task_specs())
 

@@ -23,8 +23,7 @@ from robosuite.environments.manipulation.nut_assembly import NutAssembly, NutAss
 from scipy.spatial.transform import Rotation
 
 from equirobot_envs.experts import CLOSED, OPEN, Waypoint, top_down
-from equirobot_envs.geometry import rot_z, wrap_angle, yaw_of
-from equirobot_envs.geometry import Workspace
+from equirobot_envs.geometry import Workspace, rot_z, wrap_angle, yaw_of
 from equirobot_envs.registry import Subtask, TaskSpec
 from equirobot_envs.scene import SceneMixin
 

@@ -17,8 +17,7 @@ import numpy as np
 from robosuite.environments.manipulation.pick_place import PickPlace
 
 from equirobot_envs.experts import CLOSED, OPEN, Waypoint, grasp_yaw, top_down
-from equirobot_envs.geometry import rot_z, yaw_of
-from equirobot_envs.geometry import Workspace
+from equirobot_envs.geometry import Workspace, rot_z, yaw_of
 from equirobot_envs.registry import Subtask, TaskSpec
 from equirobot_envs.scene import SceneMixin, xml_floats
 
