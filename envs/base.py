@@ -59,7 +59,8 @@ class TaskEnv(gym.Env):
 
     ## Observation Space
     A ``Dict``. Always: ``robot0_eef_pos`` (3,), ``robot0_eef_quat`` (4,) xyzw of the gripper site (the
-    frame the controller tracks), ``robot0_gripper_qpos`` (2,). Per mode in ``obs`` (declared in ``equirobot_envs.features``):
+    frame the controller tracks), ``robot0_gripper_qpos`` (2,). Per mode in ``obs`` (declared in
+    ``equirobot_envs.features``):
     ``state``: ``object`` (7K,) position and xyzw quaternion of each task object;
     ``rgb``: ``agentview_image``, ``robot0_eye_in_hand_image`` (S, S, 3) uint8 upright;
     ``depth``: ``agentview_depth``, ``robot0_eye_in_hand_depth`` (S, S, 1) float32 metres;
