@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from equirobot.config import register_schemas
     from equirobot.data.replay_buffer import DatasetError
-    from equirobot.training.checkpoint import CheckpointError
+    from equirobot.evaluation.engine import WorkerError
+    from equirobot.policies.checkpoint import CheckpointError
 
     register_schemas()
 
@@ -92,9 +93,12 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         try:
             _load(target)(typed)
-        except (DatasetError, CheckpointError, FileExistsError) as error:
+        except (DatasetError, CheckpointError, FileExistsError) as error:  # bad input: nothing was done
             print(f"equirobot {name}: {error}", file=sys.stderr)
             sys.exit(2)
+        except (FloatingPointError, WorkerError) as error:  # the job failed part-way
+            print(f"equirobot {name}: failed: {error}", file=sys.stderr)
+            sys.exit(1)
 
     sys.argv = [f"equirobot {name}", *overrides]
     hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name=config_name)(task_function)()

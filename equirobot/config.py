@@ -8,15 +8,17 @@ negative episode count) is refused by ``__post_init__`` before any simulation st
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from equirobot.demos.agents import AGENTS
+from equirobot.policies.registry import make_config
 from equirobot_envs.config import EnvConfig
 from equirobot_envs.features import CONTROL_MODES, OBS_MODES, check_modes
 from equirobot_envs.registry import config_name, get_task, resolve_task, task_specs
-
-AGENTS = ("expert",)
 
 
 def default_dataset(env: EnvConfig, n_demos: int) -> str:
@@ -35,7 +37,11 @@ class RolloutConfig(EnvConfig):
     """``equirobot rollout``: run an agent for some episodes, report success, optionally record videos."""
 
     agent: str = "expert"
-    """Who acts: ``expert`` (the task's scripted expert on privileged state)."""
+    """Who acts: an agent of ``equirobot.demos.agents.AGENTS`` (``expert``: the task's scripted expert;
+    ``mimicgen``: generation from source demos, ``+agent_args.source=<hdf5>``)."""
+    agent_args: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the agent."""
+    workers: int = 1
     episodes: int = 5
     seed: int = 0
     """Episode i is reset with seed ``seed + i``."""
@@ -48,9 +54,9 @@ class RolloutConfig(EnvConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.agent not in AGENTS:
-            raise ValueError(f"agent={self.agent!r} is not an agent; valid: {list(AGENTS)}")
-        if self.episodes <= 0:
-            raise ValueError(f"episodes must be positive, got {self.episodes}")
+            raise ValueError(f"agent={self.agent!r} is not an agent; valid: {sorted(AGENTS)}")
+        if self.episodes <= 0 or self.workers <= 0:
+            raise ValueError(f"episodes and workers must be positive, got {self.episodes}, {self.workers}")
         if self.video_size <= 0 or self.video_episodes < 0:
             raise ValueError(
                 f"video_size must be positive and video_episodes >= 0, got {self.video_size}, "
@@ -250,69 +256,6 @@ class DatasetRenderConfig:
 
 
 @dataclass
-class PolicyConfig:
-    """The diffusion policy: method, network sizes, diffusion. Presets: ``configs/policy/*.yaml``."""
-
-    name: str = "equidiff"
-    """Label of the method in logs and result tables."""
-    group: str = "C8"
-    """Symmetry group of the networks: C<N>/D<N>; C1 is the non-equivariant Diffusion Policy."""
-    augment_rotation: bool = False
-    """Turn every training sample by a random angle about the symmetry axis (baseline)."""
-    horizon: int = 16
-    n_obs_steps: int = 2
-    n_action_steps: int = 8
-    width: float = 1.0
-    """Multiplies every network width below (``scale=gpu`` sets 2)."""
-    down_fields: list[int] = field(default_factory=lambda: [16, 32, 64])
-    """Regular fields per UNet level (channels = fields x group order)."""
-    kernel_size: int = 5
-    step_embed_dim: int = 64
-    lowdim_hidden: int = 32
-    lowdim_fields: int = 16
-    visual_fields: int = 16
-    point_hidden: list[int] = field(default_factory=lambda: [32, 64, 128])
-    grid_widths: list[int] = field(default_factory=lambda: [4, 8, 16, 32])
-    voxel_input_pool: int = 2
-    wrist_features: int = 32
-    train_timesteps: int = 100
-    sampler: str = "ddim"
-    """ddim (deterministic, few steps) or ddpm."""
-    inference_steps: int = 10
-
-    def scaled(self, n: int | list[int]) -> int | tuple[int, ...]:
-        """A width (or widths) times ``width``."""
-        if isinstance(n, int):
-            return max(1, round(n * self.width))
-        return tuple(max(1, round(x * self.width)) for x in n)
-
-    def __post_init__(self) -> None:
-        from equirobot.policies.diffusion import SAMPLERS
-        from equirobot.symmetry.group import SceneSymmetry
-
-        SceneSymmetry.from_name(self.group)
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"policy.sampler={self.sampler!r}; valid: {list(SAMPLERS)}")
-        if (
-            min(self.n_obs_steps, self.n_action_steps) < 1
-            or self.n_obs_steps + self.n_action_steps - 1 > self.horizon
-        ):
-            raise ValueError(
-                f"need n_obs_steps + n_action_steps - 1 <= horizon, got {self.n_obs_steps}, "
-                f"{self.n_action_steps}, {self.horizon}"
-            )
-        levels = len(self.down_fields)
-        if self.horizon % 2 ** (levels - 1):
-            raise ValueError(
-                f"horizon {self.horizon} must be divisible by 2^(levels-1) = {2 ** (levels - 1)}"
-            )
-        if not 1 <= self.inference_steps <= self.train_timesteps:
-            raise ValueError(
-                f"inference_steps must be in [1, {self.train_timesteps}], got {self.inference_steps}"
-            )
-
-
-@dataclass
 class TrainConfig(EnvConfig):
     """``equirobot train``: fit a policy to a replay buffer; evaluate and checkpoint as it goes."""
 
@@ -320,11 +263,15 @@ class TrainConfig(EnvConfig):
     """A zarr replay buffer; default datasets/<task>_<control>_<obs>_100.zarr (``equirobot collect``)."""
     max_episodes: int = 0
     """Use the first episodes only (0: all)."""
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    policy: Any = field(default_factory=lambda: {"type": "diffusion"})
+    """The method: a preset of ``configs/policy/`` (``policy=bc``), a dict with a ``type`` of
+    ``equirobot.policies.registry``; checked and typed at start-up."""
     steps: int = 3000
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-6
+    betas: list[float] = field(default_factory=lambda: [0.95, 0.999])
+    """Adam betas of the method's optimisers."""
     warmup_steps: int = 200
     grad_clip: float = 1.0
     ema_power: float = 0.75
@@ -353,10 +300,29 @@ class TrainConfig(EnvConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if min(self.steps, self.batch_size, self.eval_workers, self.threads) <= 0 or self.eval_episodes < 0:
-            raise ValueError(
-                "steps, batch_size, eval_workers and threads must be positive, eval_episodes >= 0"
-            )
+        self.policy = make_config(self.policy)
+        positive = (
+            "steps",
+            "batch_size",
+            "eval_workers",
+            "threads",
+            "log_every",
+            "checkpoint_every",
+            "top_k",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("eval_episodes", "eval_every", "max_episodes", "num_workers", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("lr", "grad_clip"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)}")
+        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device={self.device!r}; valid: auto, cpu, cuda")
 

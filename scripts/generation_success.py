@@ -20,7 +20,7 @@ import gymnasium as gym
 import equirobot_envs
 from equirobot.demos.collect import collect
 from equirobot.demos.mimicgen import MimicGenAgent
-from equirobot.evaluation.rollout import run_episode
+from equirobot.evaluation.episode import run_episode
 
 GENERATION_SEED = 1000
 

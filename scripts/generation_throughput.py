@@ -17,8 +17,8 @@ from pathlib import Path
 import gymnasium as gym
 
 import equirobot_envs
-from equirobot.agents import make_agent
-from equirobot.evaluation.rollout import run_episode
+from equirobot.demos.agents import make_agent
+from equirobot.evaluation.episode import run_episode
 from equirobot_envs.features import OBS_MODES
 
 

@@ -202,7 +202,7 @@ GENERATION_CASES = [
 def test_mimicgen_generation_succeeds(task, n_source, seeds, required, tmp_path):
     import equirobot_envs
     from equirobot.demos.mimicgen import MimicGenAgent
-    from equirobot.evaluation.rollout import run_episode
+    from equirobot.evaluation.episode import run_episode
 
     env_id = equirobot_envs.get_task(task).env_id
     source = collect(env_id, {"obs": ("state",)}, tmp_path / "source", n_demos=n_source, workers=1)

@@ -9,17 +9,20 @@ import pytest
 import torch
 from test_cli import equirobot
 
-from equirobot.config import PolicyConfig, TrainConfig
+from equirobot.config import TrainConfig
+from equirobot.data.inputs import DataSpec
 from equirobot.data.normalizer import fit_statistics
 from equirobot.data.replay_buffer import ReplayBuffer
 from equirobot.data.sequence import SequenceDataset
 from equirobot.demos.collect import collect
 from equirobot.policies.augmentation import rotate_grid, rotate_pairs
-from equirobot.policies.diffusion import DiffusionPolicy, PolicyAgent, PolicySpec
+from equirobot.policies.checkpoint import CheckpointError, learned_state, load_policy
+from equirobot.evaluation.episode import PolicyAgent
+from equirobot.policies.diffusion.configuration import DiffusionConfig
+from equirobot.policies.diffusion.modeling import DiffusionPolicy
 from equirobot.symmetry import transforms as T
 from equirobot.symmetry.group import SceneSymmetry
 from equirobot.symmetry.representations import ABS_ACTION
-from equirobot.training.checkpoint import CheckpointError, learned_state, load_policy
 from equirobot.training.trainer import Trainer
 
 TINY = dict(
@@ -50,7 +53,7 @@ def demos(tmp_path_factory):
 
 
 def train_config(dataset, run_dir, **overrides) -> TrainConfig:
-    policy = PolicyConfig(**{**TINY, **overrides.pop("policy", {})})
+    policy = DiffusionConfig(**{**TINY, **overrides.pop("policy", {})})
     defaults = dict(
         task="stack_d1",
         dataset=str(dataset),
@@ -121,8 +124,8 @@ def _scene_policy(mode: str, sym_name: str) -> tuple[DiffusionPolicy, dict]:
         if mode == "point_cloud"
         else {"lowdim": [11], "voxels": [4, 8, 8, 8]}
     )
-    spec = PolicySpec(modes=[mode], control="abs", shapes=shapes, n_objects=0, center_xy=list(CENTER[:2]))
-    policy = DiffusionPolicy(spec, PolicyConfig(group=sym_name, **TINY))
+    spec = DataSpec(modes=[mode], control="abs", shapes=shapes, n_objects=0, center_xy=list(CENTER[:2]))
+    policy = DiffusionPolicy(DiffusionConfig(group=sym_name, **TINY), spec)
     rng = np.random.default_rng(1)
 
     class Stats:  # enough data to fit the normaliser on
@@ -135,7 +138,7 @@ def _scene_policy(mode: str, sym_name: str) -> tuple[DiffusionPolicy, dict]:
                 return np.concatenate([pos, rng.uniform(-1, 1, (n, 6)), rng.uniform(0, 0.04, (n, 2))], 1)
             return np.concatenate([pos, rng.uniform(0, 1, (n, 3))], 1)[:, None]
 
-    policy.fit_normalizer(Stats())
+    policy.fit(Stats())
     policy.eval()
     eef = torch.tensor(rng.uniform(-0.2, 0.2, (1, 2, 3)) + CENTER, dtype=torch.float32)
     rot = torch.tensor(
@@ -158,7 +161,7 @@ def test_whole_sampler_is_equivariant(mode, group):
     policy, obs = _scene_policy(mode, group)
     sym = policy.sym
     noise = torch.randn(1, 8, 10)
-    actions = policy.predict_action(obs, noise=noise)
+    actions = policy.sample(obs, noise)
     assert actions.shape == (1, 4, 10)
     for g in sym.elements:
         turned = {
@@ -178,7 +181,7 @@ def test_whole_sampler_is_equivariant(mode, group):
         # The noise lives in normalised action space, whose positions are relative to the axis.
         turned_noise = T.act_on_abs_action(sym, g, noise, (0.0, 0.0, 0.0))
         expected = T.act_on_abs_action(sym, g, actions, CENTER)
-        got = policy.predict_action(turned, noise=turned_noise)
+        got = policy.sample(turned, turned_noise)
         error = (got - expected).abs().max() / actions.abs().max()
         assert error < 1e-4, f"{mode} {group} element {g}: relative error {error:.2e}"
 
@@ -187,9 +190,9 @@ def test_compiled_policy_samples_the_eager_chunk():
     """``compile_inference`` (torch.compile of encoder and denoiser) changes speed, not actions."""
     policy, obs = _scene_policy("point_cloud", "C8")
     noise = torch.randn(1, 8, 10)
-    eager = policy.predict_action(obs, noise=noise)
+    eager = policy.sample(obs, noise)
     policy.compile_inference()
-    torch.testing.assert_close(policy.predict_action(obs, noise=noise), eager, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(policy.sample(obs, noise), eager, atol=1e-4, rtol=1e-4)
 
 
 # -- train -> checkpoint -> load -> act, and exact resume ------------------------------------------
@@ -201,7 +204,7 @@ def test_train_checkpoint_load_and_act(demos, tmp_path, make_env):
     assert any(not torch.equal(first[k], v) for k, v in learned_state(trainer.policy).items())  # it learned
     assert (tmp_path / "run" / "tb").is_dir()
     policy = load_policy(tmp_path / "run" / "checkpoints" / "latest")
-    for key, value in learned_state(trainer.ema_policy).items():
+    for key, value in learned_state(trainer.acting_policy).items():
         torch.testing.assert_close(learned_state(policy)[key], value, rtol=0, atol=0)
     env = make_env("stack_d1", obs=("state",), control="abs")
     agent = PolicyAgent(policy, seed=0)
@@ -233,17 +236,17 @@ def test_image_and_grid_policies_train_and_sample(mode):
         "heightmap": {"lowdim": [11], "heightmap": [1, 32, 32]},
         "voxels": {"lowdim": [11], "voxels": [4, 16, 16, 16]},
     }[mode]
-    spec = PolicySpec(modes=[mode], control="delta", shapes=shapes, n_objects=0, center_xy=[0.0, 0.0])
-    policy = DiffusionPolicy(spec, PolicyConfig(group="C4", augment_rotation=True, **TINY))
+    spec = DataSpec(modes=[mode], control="delta", shapes=shapes, n_objects=0, center_xy=[0.0, 0.0])
+    policy = DiffusionPolicy(DiffusionConfig(group="C4", augment_rotation=True, **TINY), spec)
     obs = {
         k: (torch.rand(3, 2, *s) * 255).to(torch.uint8) if len(s) == 3 and s[0] == 3 or k == "voxels"
         else torch.rand(3, 2, *s)
         for k, s in shapes.items()
     }  # fmt: skip
-    loss = policy.loss({"obs": obs, "action": torch.rand(3, 8, 7) * 2 - 1})
+    loss, _ = policy({"obs": obs, "action": torch.rand(3, 8, 7) * 2 - 1})
     loss.backward()
     assert torch.isfinite(loss)
-    assert policy.eval().predict_action(obs).shape == (3, 4, 7)
+    assert policy.eval().predict_chunk(obs, [torch.Generator() for _ in range(3)]).shape == (3, 4, 7)
 
 
 def test_resumed_run_matches_an_uninterrupted_one(demos, tmp_path):
@@ -256,11 +259,11 @@ def test_resumed_run_matches_an_uninterrupted_one(demos, tmp_path):
     resumed = Trainer(cfg, tmp_path / "resumed")
     resumed.fit()
     assert resumed.step == whole.step == 6
-    for name, module in (("model", "policy"), ("ema", "ema_policy")):
+    for name, module in (("model", "policy"), ("acting", "acting_policy")):
         a, b = learned_state(getattr(whole, module)), learned_state(getattr(resumed, module))
         for key in a:
             assert torch.equal(a[key], b[key]), f"{name} {key} differs after resume"
-    assert whole.scheduler.get_last_lr() == resumed.scheduler.get_last_lr()
+    assert whole.schedulers["main"].get_last_lr() == resumed.schedulers["main"].get_last_lr()
 
 
 def test_bad_checkpoints_are_named(demos, tmp_path):

@@ -3,51 +3,32 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-import gymnasium as gym
 from hydra.core.hydra_config import HydraConfig
 from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
 from equirobot.config import BenchExpertsConfig
-
-
-def _run_seeds(task: str, control: str, seeds: list[int]) -> list[tuple[int, bool, int]]:
-    import equirobot_envs
-    from equirobot.agents import make_agent
-    from equirobot.evaluation.rollout import run_episode
-
-    env = gym.make(equirobot_envs.get_task(task).env_id, control=control)
-    agent = make_agent("expert", env)
-    results = []
-    for seed in seeds:
-        episode = run_episode(env, agent, seed=seed)
-        results.append((seed, episode.success, episode.steps))
-    env.close()
-    return results
+from equirobot.demos.agents import agent_factory
+from equirobot.evaluation.engine import RolloutEngine
+from equirobot_envs.registry import get_task
 
 
 def run(cfg: BenchExpertsConfig) -> dict:
     """Run every (task, control) for ``cfg.episodes`` seeds in ``cfg.workers`` processes; write tables."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    chunk = 10
-    jobs = [
-        (task, control, list(range(start, min(start + chunk, cfg.episodes))))
-        for task in cfg.tasks
-        for control in cfg.controls
-        for start in range(0, cfg.episodes, chunk)
-    ]
     outcomes: dict[tuple[str, str], list[tuple[int, bool, int]]] = {}
-    context = multiprocessing.get_context("spawn")  # forked MuJoCo GL contexts crash
-    with ProcessPoolExecutor(cfg.workers, mp_context=context) as pool:
-        futures = {pool.submit(_run_seeds, *job): job for job in jobs}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="expert episodes (x10)"):
-            task, control, _ = futures[future]
-            outcomes.setdefault((task, control), []).extend(future.result())
+    progress = tqdm(total=len(cfg.tasks) * len(cfg.controls) * cfg.episodes, desc="expert episodes")
+    for task in cfg.tasks:
+        for control in cfg.controls:
+            env_id, workers = get_task(task).env_id, min(cfg.workers, cfg.episodes)
+            with RolloutEngine(env_id, {"control": control}, workers, agent_factory("expert")) as engine:
+                for outcome in engine.map_episodes(range(cfg.episodes)):
+                    outcomes.setdefault((task, control), []).append(outcome)
+                    progress.update(1)
+    progress.close()
 
     report = {}
     table = Table(title=f"scripted expert success, seeds 0..{cfg.episodes - 1}")

@@ -3,7 +3,7 @@
 For each observation mode and each method preset (``configs/policy/<name>.yaml``) a policy is built at
 the data shapes of the task, and timed in one process, one after another (ratios are comparable on a
 noisy machine): samples per second of a full training step (loss, backward, AdamW) at the training
-batch size, and milliseconds per action chunk (``predict_action`` at batch 1: encoder plus every
+batch size, and milliseconds per action chunk (``predict_chunk`` at batch 1: encoder plus every
 sampler step) for each number of sampler steps, eager and (``compile=true``) with the encoder and
 denoiser compiled by ``torch.compile``. Weights are random and the normaliser is the identity:
 speed does not depend on them.
@@ -22,31 +22,37 @@ from rich.console import Console
 from rich.table import Table
 
 from equirobot.commands.bench_nets import median_ms
-from equirobot.config import BenchPolicyConfig, PolicyConfig
-from equirobot.policies.diffusion import DiffusionPolicy, PolicySpec
+from equirobot.config import BenchPolicyConfig
+from equirobot.data.inputs import DataSpec
+from equirobot.policies.base import Policy, PolicyConfig
+from equirobot.policies.registry import make_config, make_policy
+from equirobot_envs.config import EnvConfig
+from equirobot_envs.features import feature
 from equirobot_envs.registry import get_task
 
 
 def preset(name: str) -> PolicyConfig:
     """The method preset ``configs/policy/<name>.yaml``, as ``equirobot train policy=<name>`` composes it."""
-    return OmegaConf.to_object(compose(config_name="train", overrides=[f"policy={name}"]).policy)
+    return make_config(
+        OmegaConf.to_container(compose(config_name="train", overrides=[f"policy={name}"]).policy)
+    )
 
 
-def _inputs(spec: PolicySpec, batch: int, steps: int) -> dict[str, torch.Tensor]:
+def _inputs(spec: DataSpec, batch: int, steps: int) -> dict[str, torch.Tensor]:
     out = {}
     for key, shape in spec.shapes.items():
         x = torch.rand(batch, steps, *shape)
-        out[key] = (x * 255).to(torch.uint8) if key == "voxels" else x
+        out[key] = (x * 255).to(torch.uint8) if key != "lowdim" and feature(key).dtype == "uint8" else x
     return out
 
 
-def _time(policy: DiffusionPolicy, batch: dict, cfg: BenchPolicyConfig) -> dict:
+def _time(policy: Policy, batch: dict, cfg: BenchPolicyConfig) -> dict:
     """Training samples/s at the batch's size, then ms per action chunk for each sampler step count."""
     optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-4)
 
     def train_step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        policy.loss(batch).backward()
+        policy(batch)[0].backward()
         optimizer.step()
 
     policy.train()
@@ -57,8 +63,11 @@ def _time(policy: DiffusionPolicy, batch: dict, cfg: BenchPolicyConfig) -> dict:
 
     def time_chunks(name: str) -> None:
         for steps in cfg.inference_steps:
-            policy.cfg.inference_steps = steps
-            out[f"{name}_{steps}"] = round(median_ms(lambda: policy.predict_action(obs), cfg.repeats), 1)
+            policy.config.inference_steps = steps  # type: ignore[attr-defined]
+            generators = [torch.Generator().manual_seed(0)]
+            out[f"{name}_{steps}"] = round(
+                median_ms(lambda: policy.predict_chunk(obs, generators), cfg.repeats), 1
+            )
 
     time_chunks("chunk_ms")
     if cfg.compile:
@@ -73,35 +82,24 @@ def run(cfg: BenchPolicyConfig) -> list[dict]:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(0)
     task = get_task(cfg.task)
-    n_objects = len(task.objects)
-    shapes_of = {
-        "state": {"lowdim": [11 + 9 * n_objects]},
-        "point_cloud": {"lowdim": [11], "point_cloud": [cfg.n_points, 6]},
-        "voxels": {"lowdim": [11], "voxels": [4, cfg.voxel_size, cfg.voxel_size, cfg.voxel_size]},
-    }
+    settings = EnvConfig(task=cfg.task, n_points=cfg.n_points, voxel_size=cfg.voxel_size)
     rows = []
     for mode in cfg.modes:
         for method in cfg.policies:
             policy_cfg = preset(method)
-            spec = PolicySpec(
-                modes=[mode],
-                control="abs",
-                shapes=shapes_of[mode],
-                n_objects=n_objects if mode == "state" else 0,
-                center_xy=[0.0, 0.0],
-            )
-            policy = DiffusionPolicy(spec, policy_cfg)
+            n_objects = len(task.objects) if mode == "state" else 0
+            spec = DataSpec.from_features([mode], "abs", settings, n_objects, [0.0, 0.0])
+            policy = make_policy(policy_cfg, spec)
             batch_size = cfg.batch_size if mode == "state" else cfg.visual_batch_size
             batch = {
                 "obs": _inputs(spec, batch_size, policy_cfg.n_obs_steps),
-                "action": torch.randn(batch_size, policy_cfg.horizon, 10),
+                "action": torch.randn(batch_size, policy_cfg.horizon, spec.action_dim),
             }
-            counts = policy.n_parameters()
             row = {
                 "mode": mode,
                 "method": method,
                 "group": policy_cfg.group,
-                "params_M": round((counts["obs_encoder"] + counts["denoiser"]) / 1e6, 3),
+                "params_M": round(sum(policy.n_parameters().values()) / 1e6, 3),
                 "train_batch": batch_size,
                 **_time(policy, batch, cfg),
             }

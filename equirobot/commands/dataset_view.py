@@ -20,7 +20,7 @@ from rich.console import Console  # noqa: E402
 from equirobot.config import DatasetViewConfig  # noqa: E402
 from equirobot.data.replay_buffer import DatasetError  # noqa: E402
 from equirobot.data.robomimic_hdf5 import Demo, read_hdf5  # noqa: E402
-from equirobot.evaluation.rollout import write_video  # noqa: E402
+from equirobot.evaluation.episode import write_video  # noqa: E402
 
 
 def _demos(path: Path) -> tuple[list[Demo], dict]:

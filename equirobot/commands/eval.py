@@ -21,7 +21,7 @@ from rich.table import Table
 from equirobot.config import EvalConfig
 from equirobot.data.robomimic_hdf5 import atomic_path
 from equirobot.evaluation.evaluate import evaluate_checkpoint
-from equirobot.training.checkpoint import CheckpointError, read_config
+from equirobot.policies.checkpoint import CheckpointError, read_config
 from equirobot_envs.registry import BENCHMARK, task_specs
 
 FIELDS = (

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from equirobot.data.inputs import ACTION, LOWDIM, lowdim_input, scene_input
 from equirobot.data.replay_buffer import DatasetError, ReplayBuffer
-from equirobot.policies.inputs import LOWDIM, input_keys, lowdim_input, scene_input
+from equirobot_envs.features import control_mode, mode_features
 
-ACTION_KEYS = {"abs": "actions_abs", "delta": "actions"}
 IN_MEMORY_BYTES = 2 * 1024**3
 
 
@@ -37,8 +37,8 @@ class SequenceDataset(torch.utils.data.Dataset):
         max_episodes: int | None = None,
     ):
         self.path, self.modes = Path(path), tuple(modes)
-        if control not in ACTION_KEYS:
-            raise ValueError(f"control={control!r}; valid: {list(ACTION_KEYS)}")
+        action_key = control_mode(control).dataset_key
+        features = mode_features(modes)
         if not 1 <= n_obs <= horizon or not 1 <= n_action <= horizon - n_obs + 1:
             raise ValueError(
                 f"need 1 <= n_obs <= horizon and n_obs + n_action - 1 <= horizon, got "
@@ -51,17 +51,17 @@ class SequenceDataset(torch.utils.data.Dataset):
             raise DatasetError(f"{self.path}: no episodes")
         ends = buffer.episode_ends[:n_episodes]
         self.n_steps = int(ends[-1])
-        self.actions = np.asarray(buffer[ACTION_KEYS[control]][: self.n_steps], dtype=np.float32)
+        self.actions = np.asarray(buffer[action_key][: self.n_steps], dtype=np.float32)
         # Low-dim inputs come from the raw keys in one vectorised pass; scene views stay as stored.
-        raw_keys = ["robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"]
-        raw_keys += ["object"] if "state" in self.modes else []
-        raw = {k: buffer[k][: self.n_steps] for k in raw_keys}
-        self.inputs: dict[str, np.ndarray] = {LOWDIM: lowdim_input(raw, "state" in self.modes)}
+        lowdim = tuple(f for f in features if f.group_action == "lowdim")
+        raw = {f.key: buffer[f.key][: self.n_steps] for f in lowdim}
+        self.inputs: dict[str, np.ndarray] = {LOWDIM: lowdim_input(raw, lowdim)}
         self._lazy: dict = {}
-        for key in input_keys(self.modes)[1:]:  # scene inputs are stored under their own names
+        self._features = {f.key: f for f in features if f.is_policy_input and f.group_action != "lowdim"}
+        for key, feature in self._features.items():  # scene inputs are stored under their own names
             array = buffer[key]
             if array.nbytes * self.n_steps / max(array.shape[0], 1) <= IN_MEMORY_BYTES:
-                self.inputs[key] = scene_input(key, array[: self.n_steps])
+                self.inputs[key] = scene_input(feature, array[: self.n_steps])
             else:
                 self._lazy[key] = array
         # Every window start, with the episode bounds it is clamped to.
@@ -89,8 +89,8 @@ class SequenceDataset(torch.utils.data.Dataset):
         obs = {k: torch.from_numpy(v[obs_idx]) for k, v in self.inputs.items()}
         for key, array in self._lazy.items():
             block = array[int(obs_idx[0]) : int(obs_idx[-1]) + 1]
-            obs[key] = torch.from_numpy(scene_input(key, block[obs_idx - obs_idx[0]]))
-        return {"obs": obs, "action": torch.from_numpy(self.actions[idx])}
+            obs[key] = torch.from_numpy(scene_input(self._features[key], block[obs_idx - obs_idx[0]]))
+        return {"obs": obs, ACTION: torch.from_numpy(self.actions[idx])}
 
     def shapes(self) -> dict[str, list[int]]:
         """Per-frame shape of every policy input."""
@@ -99,7 +99,7 @@ class SequenceDataset(torch.utils.data.Dataset):
 
     def statistics_data(self, key: str, max_frames: int = 2000) -> np.ndarray:
         """Values of a low-dim or point-cloud input (or ``action``) to fit a normaliser on."""
-        if key == "action":
+        if key == ACTION:
             return self.actions
         if key == "point_cloud":
             frames = np.linspace(0, self.n_steps - 1, min(max_frames, self.n_steps)).astype(int)

@@ -10,23 +10,23 @@ is written as ``<out>.hdf5`` and ``<out>.zarr``, each complete or absent.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shutil
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
+from itertools import islice
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
 from equirobot.data.replay_buffer import ReplayBuffer
 from equirobot.data.robomimic_hdf5 import Demo, write_hdf5
-
-_worker: dict = {}
+from equirobot.demos.agents import agent_factory
+from equirobot.evaluation.engine import RolloutEngine
+from equirobot.evaluation.episode import run_episode
 
 
 @dataclass
@@ -44,19 +44,9 @@ class CollectionReport:
         return self.demos / max(self.attempts, 1)
 
 
-def _init_worker(env_id: str, env_kwargs: dict, agent: str, agent_kwargs: dict) -> None:
-    import equirobot_envs  # noqa: F401  (registers the tasks in the spawned process)
-    from equirobot.agents import make_agent
-
-    _worker["env"] = env = gym.make(env_id, **env_kwargs)
-    _worker["agent"] = make_agent(agent, env, **agent_kwargs)
-
-
-def _attempt(seed: int, parts: Path) -> tuple[int, bool]:
-    """Run one seed in this worker and leave its part file; returns (seed, success)."""
-    from equirobot.evaluation.rollout import run_episode
-
-    episode = run_episode(_worker["env"], _worker["agent"], seed=seed, record=True)
+def _attempt(env, agent, seed: int, video: str | None, parts: Path) -> tuple[int, bool]:
+    """Run one seed in a rollout worker and leave its part file; returns (seed, success)."""
+    episode = run_episode(env, agent, seed=seed, record=True)
     if episode.success:
         tmp = parts / f".seed_{seed:06d}.tmp.npz"
         meta = np.array(json.dumps(episode.meta))
@@ -124,26 +114,18 @@ def collect(
     progress = tqdm(
         total=n_demos, initial=min(len(successes), n_demos), desc=f"collect {env_id}", unit="demo"
     )
-    context = multiprocessing.get_context("spawn")  # forked MuJoCo GL contexts crash
-    with ProcessPoolExecutor(
-        workers,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(env_id, env_kwargs, agent, agent_kwargs or {}),
-    ) as pool:
-        seeds, running = pending_seeds(), set[Future]()
-        while len(successes) < n_demos and len(attempted) < max_attempts:
-            while len(running) < 2 * workers and len(attempted) + len(running) < max_attempts:
-                running.add(pool.submit(_attempt, next(seeds), parts))
-            finished, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                s, ok = future.result()
-                attempted.add(s)
-                (successes if ok else failures).append(s)
-                progress.update(int(ok))
-                progress.set_postfix(attempts=len(attempted), rate=f"{len(successes) / len(attempted):.0%}")
-        for future in running:  # let submitted seeds finish: their parts count for a resume
-            future.result()
+    factory = agent_factory(agent, **(agent_kwargs or {}))
+    budget = islice(pending_seeds(), max(0, max_attempts - len(attempted)))
+    with RolloutEngine(env_id, env_kwargs, workers, agent_factory=factory) as engine:
+        for s, ok in engine.map_episodes(
+            budget if len(successes) < n_demos else [], job=partial(_attempt, parts=parts)
+        ):
+            attempted.add(s)
+            (successes if ok else failures).append(s)
+            progress.update(int(ok))
+            progress.set_postfix(attempts=len(attempted), rate=f"{len(successes) / len(attempted):.0%}")
+            if len(successes) >= n_demos:
+                break  # episodes still running finish in their workers: their parts count for a resume
     progress.close()
     chosen = sorted(successes)[:n_demos]
     if len(chosen) < n_demos:

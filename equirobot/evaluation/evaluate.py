@@ -1,24 +1,26 @@
 """Success rate of a checkpoint on a task: parallel rollouts on fixed seeds, with a 95% interval.
 
-Workers are spawned processes, each with its own env and a copy of the policy loaded from the
-checkpoint folder (one torch thread each). Episode i uses seed ``seed + i``; the default seeds start
-at 100000, disjoint from the seeds demonstrations are collected with (0, 1, ...).
+The rollout engine steps one env per worker process; the policy, loaded once in this process, acts for
+all of them in one batched call per step. Episode i uses seed ``seed + i``; the default seeds start at
+100000, disjoint from the seeds demonstrations are collected with (0, 1, ...). An episode's actions
+depend on its seed only, not on the number of workers (each env has its own sampling generator).
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
-from equirobot.training.checkpoint import read_config
+from equirobot.evaluation.engine import RolloutEngine
+from equirobot.policies.checkpoint import load_policy, read_config
+from equirobot_envs.config import EnvConfig
+from equirobot_envs.registry import get_task
 
 EVAL_SEED = 100_000
-_worker: dict = {}
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -51,30 +53,6 @@ class TaskResult:
         return wilson_interval(self.successes, self.episodes)
 
 
-def _init_worker(
-    checkpoint: str, task: str, env_kwargs: dict, threads: int, video_size: int, overrides: dict
-) -> None:
-    import gymnasium as gym
-    import torch
-
-    import equirobot_envs  # noqa: F401  (registers the tasks)
-    from equirobot.training.checkpoint import load_policy
-    from equirobot_envs.registry import get_task
-
-    torch.set_num_threads(threads)
-    env = gym.make(get_task(task).env_id, render_mode="rgb_array", render_size=video_size, **env_kwargs)
-    _worker.update(env=env, policy=load_policy(checkpoint, overrides=overrides))
-
-
-def _episode(seed: int, video: str | None) -> tuple[int, bool, int]:
-    from equirobot.evaluation.rollout import run_episode
-    from equirobot.policies.diffusion import PolicyAgent
-
-    agent = PolicyAgent(_worker["policy"], seed=seed)
-    episode = run_episode(_worker["env"], agent, seed=seed, video_path=Path(video) if video else None)
-    return seed, episode.success, episode.steps
-
-
 def evaluate_checkpoint(
     checkpoint: str | Path,
     task: str | None = None,
@@ -90,34 +68,37 @@ def evaluate_checkpoint(
     """Roll out a checkpoint's policy for ``episodes`` seeds on ``task`` (default: its training task)."""
     config = read_config(checkpoint)
     task = task or config["task"]
-    env_kwargs = {
-        **config["env"],
-        "obs_modes": tuple(config["spec"]["modes"]),
-        "control": config["spec"]["control"],
-    }
-    jobs = []
-    for i in range(episodes):
-        video = str(Path(video_dir) / f"{task}_seed_{seed + i}.mp4") if video_dir and i < videos else None
-        jobs.append((seed + i, video))
+    env = EnvConfig.from_kwargs(task, config["env"])
+    env.obs, env.control = list(config["spec"]["modes"]), config["spec"]["control"]
+    videos_of = {
+        seed + i: str(Path(video_dir) / f"{task}_seed_{seed + i}.mp4") for i in range(min(videos, episodes))
+    } if video_dir else {}  # fmt: skip
     overrides = {"inference_steps": inference_steps} if inference_steps else {}
-    context = multiprocessing.get_context("spawn")  # forked MuJoCo GL contexts crash
-    outcomes = []
-    with ProcessPoolExecutor(
-        min(workers, episodes),
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(str(checkpoint), task, env_kwargs, threads, video_size, overrides),
-    ) as pool:
-        futures = [pool.submit(_episode, s, v) for s, v in jobs]
-        progress = tqdm(futures, desc=f"eval {task}", unit="episode", leave=False)
-        for future in progress:
-            outcomes.append(future.result())
-            progress.set_postfix(success=f"{sum(o[1] for o in outcomes)}/{len(outcomes)}")
+    policy = load_policy(checkpoint, overrides=overrides)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    progress = tqdm(total=episodes, desc=f"eval {task}", unit="episode", leave=False)
+    wins = []
+
+    def tick(result) -> None:
+        wins.append(result.success)
+        progress.update(1)
+        progress.set_postfix(success=f"{sum(wins)}/{len(wins)}")
+
+    try:
+        with RolloutEngine(
+            get_task(task).env_id, env.env_kwargs(), min(workers, episodes),
+            render_size=video_size if videos_of else None,
+        ) as engine:  # fmt: skip
+            outcomes = engine.run_policy(policy, [seed + i for i in range(episodes)], videos_of, tick)
+    finally:
+        torch.set_num_threads(previous_threads)
+        progress.close()
     return TaskResult(
         task=task,
         checkpoint=str(checkpoint),
-        successes=sum(o[1] for o in outcomes),
+        successes=sum(o.success for o in outcomes),
         episodes=len(outcomes),
-        mean_steps=sum(o[2] for o in outcomes) / len(outcomes),
-        videos=[v for _, v in jobs if v],
+        mean_steps=sum(o.steps for o in outcomes) / len(outcomes),
+        videos=list(videos_of.values()),
     )

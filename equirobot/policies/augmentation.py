@@ -41,24 +41,33 @@ def rotate_grid(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.
 
 
 def rotate_inputs(
-    obs: dict[str, torch.Tensor], action: torch.Tensor, lowdim: Layout, action_layout: Layout, generator=None
+    obs: dict[str, torch.Tensor],
+    action: torch.Tensor,
+    group_actions: dict[str, str],
+    lowdim: Layout,
+    action_layout: Layout,
+    generator=None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Turn each sample's normalised inputs (B, n_obs, ...) and actions (B, T, A) by a random angle."""
+    """Turn each sample's normalised inputs (B, n_obs, ...) and actions (B, T, A) by a random angle.
+
+    ``group_actions`` maps each input to its declared group action (``equirobot_envs.features``).
+    """
     batch = action.shape[0]
     angle = torch.rand(batch, generator=generator, device=action.device) * 2 * torch.pi
     cos, sin = angle.cos(), angle.sin()
     out = {}
     for key, x in obs.items():
-        if key == "lowdim":
+        kind = group_actions[key]
+        if kind == "lowdim":
             out[key] = rotate_pairs(x, lowdim, cos, sin)
-        elif key == "point_cloud":
+        elif kind == "point_cloud":
             out[key] = torch.cat([rotate_pairs(x[..., :3], _XY, cos, sin), x[..., 3:]], -1)
-        elif key == "voxels":  # (B, T, C, X, Y, Z) -> grids (B, T C Z, Y, X)
+        elif kind == "voxels":  # (B, T, C, X, Y, Z) -> grids (B, T C Z, Y, X)
             b, t, c, nx, ny, nz = x.shape
             grid = x.permute(0, 1, 2, 5, 4, 3).reshape(b, t * c * nz, ny, nx)
             turned = rotate_grid(grid.float(), cos, sin).to(x.dtype)
             out[key] = turned.reshape(b, t, c, nz, ny, nx).permute(0, 1, 2, 5, 4, 3)
-        elif key in ("heightmap", "agentview_image"):  # (B, T, C, H, W), rows from +y down to -y
+        elif kind == "top_down":  # (B, T, C, H, W), rows from +y down to -y
             b, t, c, h, w = x.shape
             grid = x.flip(-2).reshape(b, t * c, h, w)
             out[key] = rotate_grid(grid.float(), cos, sin).to(x.dtype).reshape(x.shape).flip(-2)

@@ -12,11 +12,11 @@ import torch
 from escnn import nn as enn
 from torch import nn
 
+from equirobot.data.inputs import LOWDIM, DataSpec
 from equirobot.nn.fields import fiber, regular, trivial
 from equirobot.nn.grid_encoders import InvariantImageEncoder, SteerableGridEncoder
 from equirobot.nn.mlp import LayoutEncoder
 from equirobot.nn.point_encoder import EquivariantPointEncoder
-from equirobot.policies.inputs import LOWDIM, WRIST_IMAGE
 from equirobot.symmetry.group import SceneSymmetry
 from equirobot.symmetry.representations import Layout
 
@@ -24,28 +24,35 @@ from equirobot.symmetry.representations import Layout
 class ObservationEncoder(nn.Module):
     """``{input: (B, n_obs, ...)}`` normalised inputs -> (B, cond_type.size) condition, field order.
 
+    Which encoder an input gets follows its feature's declared group action
+    (``equirobot_envs.features``): ``point_cloud``, ``voxels``, ``top_down`` or ``with_gripper``.
+
     Args:
         sym: the group.
-        shapes: per-frame shape of every input (``lowdim`` included).
+        spec: the policy's data (input shapes and features).
         lowdim: how ``lowdim`` transforms.
         n_obs: history length.
-        cfg: sizes (``PolicyConfig``: lowdim_hidden, lowdim_fields, visual_fields, point_hidden,
+        cfg: sizes (``DiffusionConfig``: lowdim_hidden, lowdim_fields, visual_fields, point_hidden,
             grid_widths, voxel_input_pool, wrist_features, each times ``cfg.scaled``).
     """
 
-    def __init__(self, sym: SceneSymmetry, shapes: dict[str, list[int]], lowdim: Layout, n_obs: int, cfg):
+    def __init__(self, sym: SceneSymmetry, spec: DataSpec, lowdim: Layout, n_obs: int, cfg):
         super().__init__()
+        shapes = spec.shapes
         if lowdim.size != shapes[LOWDIM][-1]:
             raise ValueError(f"lowdim input has {shapes[LOWDIM][-1]} channels, its layout {lowdim.size}")
         self.n_obs = n_obs
         self.encoders = nn.ModuleDict()
-        fields, invariant = 0, 0
-        for key, shape in shapes.items():
-            if key == LOWDIM:
-                encoder = LayoutEncoder(
-                    sym, lowdim, (cfg.scaled(cfg.lowdim_hidden),), cfg.scaled(cfg.lowdim_fields)
-                )
-            elif key == "point_cloud":
+        self.invariant_keys: list[str] = []
+        encoder: nn.Module
+        lowdim_encoder = LayoutEncoder(
+            sym, lowdim, (cfg.scaled(cfg.lowdim_hidden),), cfg.scaled(cfg.lowdim_fields)
+        )
+        self.encoders[LOWDIM] = lowdim_encoder
+        fields, invariant = len(lowdim_encoder.out_type), 0
+        for feature in spec.scene_features():
+            shape, action = shapes[feature.key], feature.group_action
+            if action == "point_cloud":
                 encoder = EquivariantPointEncoder(
                     sym,
                     (0.0, 0.0, 0.0),
@@ -53,7 +60,7 @@ class ObservationEncoder(nn.Module):
                     cfg.scaled(cfg.point_hidden),
                     cfg.scaled(cfg.visual_fields),
                 )  # normalised points: the symmetry axis is x = y = 0
-            elif key == "voxels":
+            elif action == "voxels":
                 encoder = SteerableGridEncoder(
                     sym,
                     shape[0],
@@ -62,17 +69,18 @@ class ObservationEncoder(nn.Module):
                     cfg.scaled(cfg.visual_fields),
                     input_pool=cfg.voxel_input_pool,
                 )
-            elif key in ("heightmap", "agentview_image"):
+            elif action == "top_down":
                 encoder = SteerableGridEncoder(
                     sym, shape[0], 2, cfg.scaled(cfg.grid_widths), cfg.scaled(cfg.visual_fields)
                 )
-            elif key == WRIST_IMAGE:
+            elif action == "with_gripper":
                 encoder = InvariantImageEncoder(shape[0], out_features=cfg.scaled(cfg.wrist_features))
             else:
-                raise ValueError(f"no encoder for policy input {key!r}")
-            self.encoders[key] = encoder
-            if key == WRIST_IMAGE:
+                raise ValueError(f"no encoder for policy input {feature.key!r} (group action {action!r})")
+            self.encoders[feature.key] = encoder
+            if action == "with_gripper":
                 invariant += encoder.out_features
+                self.invariant_keys.append(feature.key)
             else:
                 fields += len(encoder.out_type)
         space = fiber(sym)
@@ -88,5 +96,5 @@ class ObservationEncoder(nn.Module):
             x = obs[key]
             features = encoder(x.flatten(0, 1)).unflatten(0, (batch, self.n_obs))  # (B, n_obs, F)
             # Regular features are field-major per step, so steps simply concatenate as more fields.
-            (invariant_parts if key == WRIST_IMAGE else regular_parts).append(features.flatten(1))
+            (invariant_parts if key in self.invariant_keys else regular_parts).append(features.flatten(1))
         return torch.cat(regular_parts + invariant_parts, dim=-1)

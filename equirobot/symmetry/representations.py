@@ -17,6 +17,7 @@ from escnn import nn as enn
 from escnn.group import Representation
 
 from equirobot.symmetry.group import SceneSymmetry
+from equirobot_envs.features import CONTROL_MODES
 
 KINDS = ("scalar", "pseudo_scalar", "vector", "mirrored_vector")
 
@@ -81,36 +82,41 @@ class Layout:
         return Layout(name or f"{self.name}+{other.name}", self.parts + moved)
 
 
-def _pose_parts(prefix: str, pos: int, rot6d: int) -> tuple:
-    """Parts of a position (3 channels at ``pos``, relative to the symmetry axis) and a rot6d at ``rot6d``."""
-    return (
-        (f"{prefix}xy", (pos, pos + 1), "vector"),
-        (f"{prefix}z", (pos + 2,), "scalar"),
-        (f"{prefix}rot6d_col0", (rot6d, rot6d + 3), "vector"),
-        (f"{prefix}rot6d_col1", (rot6d + 1, rot6d + 4), "mirrored_vector"),
-        (f"{prefix}rot6d_col2", (rot6d + 2, rot6d + 5), "vector"),
-    )
+def _quantity_parts(name: str, quantity: str, c: int) -> tuple[tuple[str, tuple[int, ...], str], ...]:
+    """The parts of one quantity (``equirobot_envs.features``) starting at channel ``c``."""
+    if quantity in ("position", "vector"):  # positions are relative to the symmetry axis
+        return ((f"{name}xy", (c, c + 1), "vector"), (f"{name}z", (c + 2,), "scalar"))
+    if quantity == "axis_angle":  # a pseudo-vector: reflections negate it once more
+        return ((f"{name}w_xy", (c, c + 1), "mirrored_vector"), (f"{name}w_z", (c + 2,), "pseudo_scalar"))
+    if quantity == "rot6d":  # the first two rows of R: columns (c, c+3), (c+1, c+4), (c+2, c+5) are rho1
+        kinds = ("vector", "mirrored_vector", "vector")
+        return tuple((f"{name}rot6d_col{j}", (c + j, c + j + 3), kinds[j]) for j in range(3))
+    if quantity == "scalar":
+        return ((f"{name}scalar", (c,), "scalar"),)
+    raise ValueError(f"no layout for quantity {quantity!r} (quaternions enter policies as rot6d)")
 
 
-ABS_ACTION = Layout("abs_action", (*_pose_parts("", 0, 3), ("gripper", (9,), "scalar")))
+def quantity_layout(name: str, quantities: tuple[str, ...] | list[str]) -> Layout:
+    """The layout of a vector made of these quantities, in order (``equirobot_envs.features``)."""
+    parts: tuple[tuple[str, tuple[int, ...], str], ...] = ()
+    c = 0
+    for i, quantity in enumerate(quantities):
+        new = _quantity_parts(f"{i}_", quantity, c)
+        parts += new
+        c += sum(len(idx) for _, idx, _ in new)
+    return Layout(name, parts)
+
+
+ABS_ACTION = quantity_layout("abs_action", CONTROL_MODES["abs"].quantities)
 """[pos (3), rot6d (6), gripper]: position relative to the symmetry axis."""
 
-DELTA_ACTION = Layout(
-    "delta_action",
-    (
-        ("dxy", (0, 1), "vector"),
-        ("dz", (2,), "scalar"),
-        ("dw_xy", (3, 4), "mirrored_vector"),
-        ("dw_z", (5,), "pseudo_scalar"),
-        ("gripper", (6,), "scalar"),
-    ),
-)
+DELTA_ACTION = quantity_layout("delta_action", CONTROL_MODES["delta"].quantities)
 """[dpos (3), daxis-angle (3), gripper] in the world frame."""
 
 
 def pose_layout(name: str) -> Layout:
     """[pos (3), rot6d (6)] of one body, position relative to the symmetry axis."""
-    return Layout(name, _pose_parts(f"{name}_", 0, 3))
+    return quantity_layout(name, ("position", "rot6d"))
 
 
 def scalars_layout(name: str, n: int) -> Layout:

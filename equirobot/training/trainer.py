@@ -1,14 +1,32 @@
-"""The trainer, one for every method.
+"""The trainer, one for every method: it knows the policy interface, never the method.
 
-AdamW, cosine LR with warm-up, EMA, gradient clipping, bf16 autocast on GPU, periodic rollout
-evaluation, top-k checkpoints, tensorboard, exact resume, DDP.
+What it does for any registered method (``equirobot.policies.registry``): builds the policy from its
+config and the data's :class:`DataSpec`, lets it fit what it learns from data (the normaliser), takes
+the optimisers the method owns (``make_optimizers``, one cosine LR schedule with warm-up each), keeps an
+EMA copy when the method asks (``config.use_ema``), calls ``policy.update(batch, step)`` once per step
+(gradient clipping and the non-finite guard live in :class:`TrainStep`), logs its metrics, evaluates
+periodically with the rollout engine, keeps the top-k checkpoints, resumes exactly, and runs under DDP.
+
+How a method plugs in:
+
+* offline (imitation): ``forward(batch) -> (loss, metrics)``; the default ``update`` backpropagates it
+  through one optimiser. Batches come from :class:`~equirobot.training.sources.OfflineSource`.
+* online (reinforcement learning): override ``make_optimizers`` (actor, critic, temperature, ...),
+  ``update`` (the whole update, reading top to bottom, stepping each optimiser through ``step.step``;
+  target networks are submodules, so they are saved and resumed with the weights), and pass the
+  trainer an online :class:`~equirobot.training.sources.BatchSource` that collects with the policy
+  into the replay buffer between batches and saves the buffer in its ``state_dict``. The trainer itself
+  does not change.
 
 Exact resume. Each step's batch indices and each step's randomness (diffusion noise and timesteps,
 augmentation angles) come from generators seeded by (seed, step, rank), not from a running stream, so a
 run resumed from ``checkpoints/latest`` draws exactly what the uninterrupted run would have; the model,
-EMA, optimiser, LR schedule, global RNG states and step are restored from ``latest/trainer``, and
-tensorboard purges events logged after that step. The loss curve of a resumed run therefore matches
-the uninterrupted one (tested).
+EMA, every optimiser and LR schedule, the source's state, global RNG states and the step are restored
+from ``latest/trainer``, and tensorboard purges events logged after that step. The loss curve of a
+resumed run therefore matches the uninterrupted one (tested).
+
+Non-finite numbers: a loss or gradient norm that is not finite stops training with
+:class:`FloatingPointError` before the weights change; ``checkpoints/latest`` keeps the last good state.
 
 Multi-GPU: launched by ``torchrun``, every rank trains on its own batches of the same size (gloo on CPU,
 NCCL on GPU); rank 0 alone logs, evaluates and writes checkpoints.
@@ -22,7 +40,6 @@ import os
 import random
 import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -34,47 +51,25 @@ from rich.console import Console
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from equirobot.data.inputs import DataSpec
 from equirobot.data.sequence import SequenceDataset
-from equirobot.policies.diffusion import DiffusionPolicy, PolicySpec
-from equirobot.policies.inputs import LOWDIM, LOWDIM_PROPRIO_NORM
-from equirobot.training.checkpoint import (
+from equirobot.evaluation.evaluate import evaluate_checkpoint
+from equirobot.policies.base import TrainStep
+from equirobot.policies.checkpoint import (
     learned_state,
     load_state,
     load_weights,
     save_policy,
     write_atomically,
 )
+from equirobot.policies.registry import make_policy
 from equirobot.training.ema import EMA
+from equirobot.training.sources import BatchSource, OfflineSource
 from equirobot_envs.registry import get_task
 
 # Periodic evaluations use their own scenes, so that `equirobot eval` (seeds from 100000) re-evaluates the
 # checkpoint they chose as best on scenes that played no part in choosing it.
 PERIODIC_EVAL_SEED = 200_000
-
-
-class StepBatches(torch.utils.data.Sampler):
-    """Batch indices of steps ``start, start + 1, ...``; step s draws them with the seed (seed, s, rank)."""
-
-    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int, rank: int = 0):
-        self.n, self.batch_size, self.seed, self.start, self.stop, self.rank = (
-            n,
-            batch_size,
-            seed,
-            start,
-            stop,
-            rank,
-        )
-
-    def __iter__(self):
-        for step in range(self.start, self.stop):
-            yield (
-                np.random.default_rng([self.seed, step, self.rank])
-                .integers(self.n, size=self.batch_size)
-                .tolist()
-            )
-
-    def __len__(self) -> int:
-        return self.stop - self.start
 
 
 def _rng_state() -> dict:
@@ -91,23 +86,22 @@ def _set_rng_state(state: dict, torch_state: torch.Tensor) -> None:
     torch.set_rng_state(torch_state)
 
 
-def make_spec(cfg, dataset: SequenceDataset) -> PolicySpec:
-    """The policy spec a train config and its dataset fix (inputs, actions, symmetry axis)."""
-    shapes = dataset.shapes()
-    proprio = sum(n for _, n in LOWDIM_PROPRIO_NORM)
-    return PolicySpec(
+def make_spec(cfg, dataset: SequenceDataset) -> DataSpec:
+    """The data spec a train config and its dataset fix (inputs, actions, symmetry axis)."""
+    task = get_task(cfg.task)
+    return DataSpec(
         modes=list(cfg.obs),
         control=cfg.control,
-        shapes=shapes,
-        n_objects=(shapes[LOWDIM][-1] - proprio) // 9,
-        center_xy=[float(c) for c in get_task(cfg.task).workspace.center[:2]],
+        shapes=dataset.shapes(),
+        n_objects=len(task.objects) if "state" in cfg.obs else 0,
+        center_xy=[float(c) for c in task.workspace.center[:2]],
     )
 
 
 class Trainer:
     """Trains ``cfg.policy`` on ``cfg.dataset`` into ``run_dir``; ``fit()`` resumes where a run stopped."""
 
-    def __init__(self, cfg, run_dir: str | Path):
+    def __init__(self, cfg, run_dir: str | Path, source: BatchSource | None = None):
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.rank, self.world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
         cuda = torch.cuda.is_available() and cfg.device != "cpu"
@@ -122,31 +116,39 @@ class Trainer:
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
 
+        policy_cfg = cfg.policy
         self.dataset = SequenceDataset(
             cfg.dataset_path(),
             cfg.obs,
             cfg.control,
-            cfg.policy.horizon,
-            cfg.policy.n_obs_steps,
-            cfg.policy.n_action_steps,
+            policy_cfg.horizon,
+            policy_cfg.n_obs_steps,
+            policy_cfg.n_action_steps,
             max_episodes=cfg.max_episodes or None,
         )
         spec = make_spec(cfg, self.dataset)
-        self.policy = DiffusionPolicy(spec, cfg.policy)
-        self.policy.fit_normalizer(self.dataset)
-        self.ema_policy = DiffusionPolicy(spec, cfg.policy)
+        self.policy = make_policy(policy_cfg, spec)
+        self.policy.fit(self.dataset)
         self.policy.to(self.device)
-        self.ema_policy.to(self.device)
-        self.ema = EMA(self.policy, self.ema_policy, cfg.ema_power)
-        self.model = self.policy
+        # The policy that acts and is saved: the EMA copy if the method keeps one, else the policy itself.
+        self.ema: EMA | None = None
+        self.acting_policy = self.policy
+        if policy_cfg.use_ema:
+            self.acting_policy = make_policy(policy_cfg, spec).to(self.device)
+            self.ema = EMA(self.policy, self.acting_policy, cfg.ema_power)
+        self.model: torch.nn.Module = self.policy
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 self.policy, device_ids=[self.device.index] if cuda else None
             )
-        self.optimizer = torch.optim.AdamW(
-            self.policy.parameters(), lr=cfg.lr, betas=(0.95, 0.999), weight_decay=cfg.weight_decay
+        self.optimizers = self.policy.make_optimizers(cfg)
+        self.schedulers = {
+            name: get_cosine_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps)
+            for name, opt in self.optimizers.items()
+        }
+        self.source: BatchSource = source or OfflineSource(
+            self.dataset, cfg.batch_size, cfg.seed, self.rank, cfg.num_workers, self.device.type == "cuda"
         )
-        self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, cfg.warmup_steps, cfg.steps)
         self.step = 0
         self.evaluations: list[dict] = []  # {"step", "success_rate", "checkpoint"}
 
@@ -169,17 +171,22 @@ class Trainer:
         folder = self.checkpoints / name
 
         def write(tmp: Path) -> None:
-            save_policy(tmp, self.ema_policy, {**self._config(), **(extra or {})})
+            save_policy(tmp, self.acting_policy, {**self._config(), **(extra or {})})
             if with_trainer:
                 (tmp / "trainer").mkdir()
                 save_file(learned_state(self.policy), tmp / "trainer" / "model.safetensors")
+                optimizers = {name: opt.state_dict() for name, opt in self.optimizers.items()}
                 torch.save(
-                    {"optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()},
+                    {
+                        "optimizers": optimizers,
+                        "torch_rng": torch.get_rng_state(),
+                        "source": self.source.state_dict(),
+                    },
                     tmp / "trainer" / "optimizer.pt",
                 )
                 meta = {
                     "step": self.step,
-                    "scheduler": self.scheduler.state_dict(),
+                    "schedulers": {name: sch.state_dict() for name, sch in self.schedulers.items()},
                     "rng": _rng_state(),
                     "evaluations": self.evaluations,
                 }
@@ -194,11 +201,21 @@ class Trainer:
         if not trainer.exists():
             return False
         load_state(self.policy, load_file(trainer / "model.safetensors"), trainer)
-        load_weights(self.ema_policy, trainer.parent)
+        if self.ema is not None:
+            load_weights(self.acting_policy, trainer.parent)
         state = torch.load(trainer / "optimizer.pt", weights_only=True)
-        self.optimizer.load_state_dict(state["optimizer"])
         meta = json.loads((trainer / "state.json").read_text())
-        self.scheduler.load_state_dict(meta["scheduler"])
+        # Runs saved before methods owned their optimisers had one, under "optimizer" / "scheduler".
+        optimizers = state.get("optimizers") or {"main": state["optimizer"]}
+        schedulers = meta.get("schedulers") or {"main": meta["scheduler"]}
+        if set(optimizers) != set(self.optimizers):
+            raise ValueError(
+                f"{trainer}: saved optimisers {sorted(optimizers)}, the method has {sorted(self.optimizers)}"
+            )
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(optimizers[name])
+            self.schedulers[name].load_state_dict(schedulers[name])
+        self.source.load_state_dict(state.get("source", {}))
         _set_rng_state(meta["rng"], state["torch_rng"])
         self.step, self.evaluations = meta["step"], meta["evaluations"]
         return True
@@ -206,8 +223,6 @@ class Trainer:
     # -- evaluation ---------------------------------------------------------------------------------
     def evaluate(self) -> float:
         """Roll out the EMA policy; keep its checkpoint if among the top-k success rates."""
-        from equirobot.evaluation.evaluate import evaluate_checkpoint
-
         name = f"step_{self.step:07d}"
         folder = self.save(name)
         result = evaluate_checkpoint(
@@ -236,25 +251,16 @@ class Trainer:
         console = Console()
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            counts = self.policy.n_parameters()
+            counts = " + ".join(f"{n} {c / 1e6:.2f}M" for n, c in self.policy.n_parameters().items() if c)
             start = f"resuming at step {self.step}" if resumed else "training"
             console.print(
-                f"{start} {cfg.policy.name} ({cfg.policy.group}) on {len(self.dataset)} samples of "
-                f"{self.dataset.n_episodes} demos, {counts['obs_encoder'] / 1e6:.2f}M + "
-                f"{counts['denoiser'] / 1e6:.2f}M parameters, {self.device}"
+                f"{start} {cfg.policy.name} ({cfg.policy.type}, {cfg.policy.group}) on {len(self.dataset)} "
+                f"samples of {self.dataset.n_episodes} demos, parameters {counts}, {self.device}"
             )
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(self.run_dir / "tb", purge_step=self.step) if main else None
         wandb_run = self._wandb() if main and cfg.wandb else None
-        loader = torch.utils.data.DataLoader(
-            self.dataset,
-            batch_sampler=StepBatches(
-                len(self.dataset), cfg.batch_size, cfg.seed, self.step, cfg.steps, self.rank
-            ),
-            num_workers=cfg.num_workers,
-            pin_memory=self.device.type == "cuda",
-        )
         autocast = torch.autocast(
             "cuda", dtype=torch.bfloat16, enabled=cfg.amp and self.device.type == "cuda"
         )
@@ -263,22 +269,29 @@ class Trainer:
         # Optimisation time alone (batches, steps), without evaluations and checkpoint writing.
         interval, samples, train_seconds, first_step = 0.0, 0, 0.0, self.step
         tic = time.perf_counter()
-        for batch in loader:
-            batch = {
-                "obs": {k: v.to(self.device, non_blocking=True) for k, v in batch["obs"].items()},
-                "action": batch["action"].to(self.device, non_blocking=True),
-            }
+        train_step = TrainStep(
+            forward=self.model, optimizers=self.optimizers, grad_clip=cfg.grad_clip,
+            parameters=self.policy.optimized_parameters,
+        )  # fmt: skip
+        for batch in self.source.batches(self.step, cfg.steps):
+            batch = _to_device(batch, self.device)
             generator = torch.Generator(self.device).manual_seed(
                 int(np.random.default_rng([cfg.seed, self.step, self.rank, 1]).integers(2**62))
             )
-            with autocast:
-                loss = self.model(batch, generator)  # forward() is the loss; DDP syncs gradients through it
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.grad_clip)
-            self.optimizer.step()
-            self.scheduler.step()
-            self.ema.update(self.step)
+            try:
+                with autocast:
+                    metrics = self.policy.update(batch, train_step, generator)
+            except FloatingPointError as error:
+                progress.close()
+                raise FloatingPointError(
+                    f"training stopped at step {self.step}: {error}; the last good state is "
+                    f"{self.checkpoints / 'latest'} (if any was written). Check the dataset "
+                    "(`equirobot dataset info`) and lower lr"
+                ) from error
+            for scheduler in self.schedulers.values():
+                scheduler.step()
+            if self.ema is not None:
+                self.ema.update(self.step)
             interval += time.perf_counter() - tic
             self.step += 1
             samples += cfg.batch_size * self.world
@@ -286,17 +299,14 @@ class Trainer:
             if main and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
                 train_seconds += interval
                 rate = samples / interval
-                scalars = {
-                    "train/loss": loss.item(),
-                    "train/lr": self.scheduler.get_last_lr()[0],
-                    "train/grad_norm": grad_norm.item(),
-                    "train/samples_per_s": rate,
-                }
+                scalars = {f"train/{k}": float(v) for k, v in metrics.items()}
+                scalars |= {f"train/lr_{n}": sch.get_last_lr()[0] for n, sch in self.schedulers.items()}
+                scalars["train/samples_per_s"] = rate
                 for key, value in scalars.items():
                     writer.add_scalar(key, value, self.step)
                 if wandb_run:
                     wandb_run.log(scalars, step=self.step)
-                progress.set_postfix(loss=f"{loss.item():.4f}", samples_s=f"{rate:.0f}")
+                progress.set_postfix(loss=f"{metrics.get('loss', float('nan')):.4f}", samples_s=f"{rate:.0f}")
                 interval, samples = 0.0, 0
             last = self.step == cfg.steps
             if main and cfg.eval_episodes and (last or (cfg.eval_every and self.step % cfg.eval_every == 0)):
@@ -340,5 +350,16 @@ class Trainer:
         # The run folder names the wandb run, so a resumed training continues the same wandb run.
         run_id = hashlib.sha1(str(self.run_dir.resolve()).encode()).hexdigest()[:16]
         return wandb.init(
-            project="equirobot", id=run_id, dir=str(self.run_dir), config=asdict(self.cfg), resume="allow"
+            project="equirobot",
+            id=run_id,
+            dir=str(self.run_dir),
+            config=OmegaConf.to_container(OmegaConf.structured(self.cfg)),
+            resume="allow",
         )
+
+
+def _to_device(batch, device: torch.device):
+    """A (nested dict of) tensors moved to ``device``."""
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch.to(device, non_blocking=True)

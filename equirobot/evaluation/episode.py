@@ -1,16 +1,41 @@
-"""The rollout loop: one episode of an agent in an env, optionally recorded (video, demonstration)."""
+"""The rollout loop: one episode of an agent in an env, optionally recorded (video, demonstration).
+
+An agent is anything with ``reset()`` and ``act(obs) -> action`` acting in one env (scripted experts,
+MimicGen generation). Learned policies act through :class:`~equirobot.evaluation.engine.RolloutEngine`,
+batched across envs; :class:`PolicyAgent` makes one an agent of a single env.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import gymnasium as gym
 import imageio.v2 as imageio
 import numpy as np
 
-from equirobot.agents import Agent
+
+class Agent(Protocol):
+    """What the rollout loop drives: reset at the start of an episode, then one action per step."""
+
+    def reset(self) -> None: ...
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class PolicyAgent:
+    """A policy (``select_action`` on a batch) as the agent of one env: adds and drops the batch axis."""
+
+    def __init__(self, policy, seed: int = 0):
+        self.policy, self.seed = policy, seed
+
+    def reset(self) -> None:
+        self.policy.reset([0], [self.seed])
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.policy.select_action({k: np.asarray(v)[None] for k, v in obs.items()})[0]
 
 
 @dataclass

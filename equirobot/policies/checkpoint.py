@@ -4,11 +4,14 @@
 
 * ``policy.safetensors``: the weights the policy acts with (the EMA weights);
 * ``normalizer.safetensors`` and a readable ``normalizer.json``: the normalisation statistics;
-* ``config.yaml``: the data spec, the policy and training configs, the step and any evaluation;
+* ``config.yaml``: ``type`` (the method's registry name), the data ``spec``, the ``policy`` config, and what
+  the trainer adds (task, env settings, training config, step, evaluations);
 * only in ``latest``: ``trainer/`` with what an exact resume needs (raw weights, optimiser, LR schedule,
   RNG states, step), tensors in safetensors or weights-only torch files, everything else in JSON.
 
-Loading never unpickles code. A folder is written under a temporary name and renamed into place, so a
+Loading never unpickles code, and imports neither robosuite nor MuJoCo: a robot's computer runs
+``load_policy(folder).select_action(obs)`` without the simulator. Checkpoints written before methods had
+a ``type`` hold a diffusion policy, and load as one. A folder is written under a temporary name and renamed into place, so a
 kill leaves the previous checkpoint intact, never a half-written one.
 """
 
@@ -23,7 +26,9 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
-from equirobot.policies.diffusion import DiffusionPolicy, PolicySpec
+from equirobot.data.inputs import DataSpec
+from equirobot.policies.base import Policy
+from equirobot.policies.registry import make_config, make_policy
 
 POLICY_FILES = ("policy.safetensors", "normalizer.safetensors", "config.yaml")
 
@@ -73,7 +78,7 @@ def write_atomically(folder: Path, write) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def save_policy(folder: Path, policy: DiffusionPolicy, config: dict) -> None:
+def save_policy(folder: Path, policy: Policy, config: dict) -> None:
     """Write the three policy files of a checkpoint into ``folder`` (an existing, empty folder)."""
     state = learned_state(policy)
     weights = {k: v for k, v in state.items() if not k.startswith("normalizer.")}
@@ -82,8 +87,9 @@ def save_policy(folder: Path, policy: DiffusionPolicy, config: dict) -> None:
     save_file(stats, folder / "normalizer.safetensors")
     (folder / "normalizer.json").write_text(json.dumps(policy.normalizer.statistics(), indent=1))
     full = {
+        "type": policy.config.type,
         "spec": policy.spec.to_dict(),
-        "policy": OmegaConf.to_container(OmegaConf.structured(policy.cfg)),
+        "policy": OmegaConf.to_container(OmegaConf.structured(policy.config)),
         **config,
     }
     OmegaConf.save(OmegaConf.create(full), folder / "config.yaml")
@@ -103,21 +109,18 @@ def read_config(folder: str | Path) -> dict:
         raise CheckpointError(f"{folder / 'config.yaml'}: unreadable ({error})") from error
 
 
-def build_policy(config: dict, overrides: dict | None = None) -> DiffusionPolicy:
-    """A freshly initialised policy from a checkpoint config (``spec`` and ``policy`` sections)."""
-    from equirobot.config import PolicyConfig
-
+def build_policy(config: dict, overrides: dict | None = None) -> Policy:
+    """A freshly initialised policy from a checkpoint config (``type``, ``spec`` and ``policy`` sections)."""
     try:
-        spec = PolicySpec(**config["spec"])
-        cfg = OmegaConf.to_object(
-            OmegaConf.merge(OmegaConf.structured(PolicyConfig), config["policy"], overrides or {})
-        )
+        values = {**config["policy"], **(overrides or {})}
+        values.setdefault("type", config.get("type", "diffusion"))  # before types, every policy was diffusion
+        spec = DataSpec(**config["spec"])
+        return make_policy(make_config(values), spec)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint config does not describe a policy: {error}") from error
-    return DiffusionPolicy(spec, cfg)
 
 
-def load_weights(policy: DiffusionPolicy, folder: Path) -> None:
+def load_weights(policy: Policy, folder: Path) -> None:
     """Load a checkpoint's weights and normaliser into ``policy``, naming every mismatch."""
     try:
         weights = load_file(folder / "policy.safetensors")
@@ -127,10 +130,11 @@ def load_weights(policy: DiffusionPolicy, folder: Path) -> None:
     load_state(policy, {**weights, **stats}, folder)
 
 
-def load_policy(folder: str | Path, device: str = "cpu", overrides: dict | None = None) -> DiffusionPolicy:
+def load_policy(folder: str | Path, device: str = "cpu", overrides: dict | None = None) -> Policy:
     """The policy of a checkpoint folder, in eval mode, e.g. ``load_policy("runs/x/checkpoints/latest")``.
 
-    ``overrides`` change sampling-time settings (``{"inference_steps": 4}``), never the networks.
+    ``overrides`` change acting-time settings (``{"inference_steps": 4}``), never the networks. Any
+    registered method loads: the config's ``type`` names it.
     """
     folder = Path(folder)
     policy = build_policy(read_config(folder), overrides)
