@@ -15,9 +15,9 @@ from equirobot.data.normalizer import fit_statistics
 from equirobot.data.replay_buffer import ReplayBuffer
 from equirobot.data.sequence import SequenceDataset
 from equirobot.demos.collect import collect
+from equirobot.evaluation.episode import PolicyAgent
 from equirobot.policies.augmentation import rotate_grid, rotate_pairs
 from equirobot.policies.checkpoint import CheckpointError, learned_state, load_policy
-from equirobot.evaluation.episode import PolicyAgent
 from equirobot.policies.diffusion.configuration import DiffusionConfig
 from equirobot.policies.diffusion.modeling import DiffusionPolicy
 from equirobot.symmetry import transforms as T

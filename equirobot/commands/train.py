@@ -1,4 +1,4 @@
-"""``equirobot train``: train a policy; an existing run folder (``run_dir=``) is resumed with its own config."""
+"""``equirobot train``: train a policy; an existing run folder (``run_dir=``) resumes with its own config."""
 
 from __future__ import annotations
 

@@ -120,14 +120,17 @@ def norm_spec(quantities: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
 
 
 def lowdim_norm(spec: DataSpec) -> tuple[tuple[str, int], ...]:
+    """Normalisation kinds of ``lowdim``'s channels."""
     return norm_spec(lowdim_quantities(spec))
 
 
 def action_layout(spec: DataSpec) -> Layout:
+    """How the actions transform under the scene group."""
     return quantity_layout(f"{spec.control}_action", CONTROL_MODES[spec.control].quantities)
 
 
 def action_norm(spec: DataSpec) -> tuple[tuple[str, int], ...]:
+    """Normalisation kinds of the action channels."""
     return norm_spec(CONTROL_MODES[spec.control].quantities)
 
 
@@ -151,8 +154,10 @@ def lowdim_input(obs: Mapping[str, np.ndarray], features: tuple[Feature, ...]) -
 
 
 def scene_input(f: Feature, value: np.ndarray) -> np.ndarray:
-    """A scene input from the raw observation of the same name: images channel-first (still uint8),
-    top-down maps with a channel axis; point clouds and voxels as they are.
+    """A scene input from the raw observation of the same name.
+
+    Images become channel-first (still uint8), top-down maps get a channel axis; point clouds and voxels
+    stay as they are.
     """
     value = np.asarray(value)
     if f.group_action in ("top_down", "with_gripper") and f.key.endswith("_image"):

@@ -72,8 +72,8 @@ class PolicyConfig:
             or self.n_obs_steps + self.n_action_steps - 1 > self.horizon
         ):
             raise ValueError(
-                f"policy: need n_obs_steps, n_action_steps >= 1 and n_obs_steps + n_action_steps - 1 <= horizon,"
-                f" got {self.n_obs_steps}, {self.n_action_steps}, {self.horizon}"
+                "policy: need n_obs_steps, n_action_steps >= 1 and n_obs_steps + n_action_steps - 1 <= "
+                f"horizon, got {self.n_obs_steps}, {self.n_action_steps}, {self.horizon}"
             )
         if not self.width > 0:
             raise ValueError(f"policy.width must be positive, got {self.width}")
@@ -181,7 +181,7 @@ class Policy(nn.Module):
         return [p for p in self.parameters() if p.requires_grad]
 
     def update(self, batch: Batch, step: TrainStep, generator: torch.Generator | None = None) -> dict:
-        """One optimisation step; returns the metrics to log. Default: the loss of ``forward``, one optimiser."""
+        """One optimisation step; returns metrics to log. Default: the loss of ``forward``, one optimiser."""
         loss, metrics = step.forward(batch, generator)  # type: ignore[call-arg]
         metrics = {"loss": float(loss.detach()), **metrics}
         metrics["grad_norm"] = step.step(loss)

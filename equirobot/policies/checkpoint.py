@@ -11,7 +11,9 @@
 
 Loading never unpickles code, and imports neither robosuite nor MuJoCo: a robot's computer runs
 ``load_policy(folder).select_action(obs)`` without the simulator. Checkpoints written before methods had
-a ``type`` hold a diffusion policy, and load as one. A folder is written under a temporary name and renamed into place, so a
+a ``type`` hold a diffusion policy, and load as one.
+
+A folder is written under a temporary name and renamed into place, so a
 kill leaves the previous checkpoint intact, never a half-written one.
 """
 

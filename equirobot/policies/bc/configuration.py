@@ -1,4 +1,4 @@
-"""Configuration of behaviour cloning. Preset: ``configs/policy/bc.yaml`` (``policy.group=C8`` makes it equivariant)."""
+"""Configuration of behaviour cloning. Preset: ``configs/policy/bc.yaml`` (with ``policy.group=C8``)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class BCConfig(PolicyConfig):
     n_action_steps: int = 1
     use_ema: bool = False
     hidden: list[int] = field(default_factory=lambda: [256, 256])
-    """Hidden channels per layer (for C_N: rounded down to a multiple of the group order, as regular fields)."""
+    """Hidden channels per layer (for C_N: as regular fields, rounded down to a multiple of |G|)."""
     head: str = "mse"
     """mse (regress the action) or gmm (a mixture of Gaussians, robomimic's GMM head; C1 only)."""
     gmm_modes: int = 5

@@ -1,4 +1,4 @@
-"""Configuration of the diffusion policy. Presets: ``configs/policy/{equidiff,diffpo_c,diffpo_c_aug}.yaml``."""
+"""Configuration of the diffusion policy. Presets: ``configs/policy/{equidiff,diffpo_c,diffpo_c_aug}``."""
 
 from __future__ import annotations
 

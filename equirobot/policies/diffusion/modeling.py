@@ -85,7 +85,7 @@ class DiffusionPolicy(Policy):
 
     @torch.no_grad()
     def sample(self, obs: dict[str, torch.Tensor], noise: torch.Tensor, generators=None) -> torch.Tensor:
-        """Denoise ``noise`` (B, horizon, A) given policy inputs; returns the (B, n_action, A) executed part."""
+        """Denoise ``noise`` (B, horizon, A) given policy inputs; returns the executed (B, n_action, A)."""
         cond = self.obs_encoder(self.normalize_obs(obs))
         batch, x = cond.shape[0], noise
         self.sampler.set_timesteps(self.config.inference_steps)
