@@ -15,7 +15,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 
 from equirobot.demos.agents import AGENTS
-from equirobot.policies.registry import make_config
+from equirobot.policies.registry import POLICIES, config_class, make_config
 from equirobot_envs.config import EnvConfig
 from equirobot_envs.features import CONTROL_MODES, OBS_MODES, check_modes
 from equirobot_envs.registry import config_name, get_task, resolve_task, task_specs
@@ -385,3 +385,5 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     for name, schema in SCHEMAS.items():
         store.store(name=f"{name}_schema", node=schema)
+    for type_ in POLICIES:  # each method's schema, under which its presets in configs/policy/ compose
+        store.store(group="policy", name=f"{type_}_schema", node=config_class(type_))

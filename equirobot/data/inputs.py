@@ -85,10 +85,9 @@ class DataSpec:
         """
         features = mode_features(modes)
         blank = {f.key: np.zeros(f.shape(settings, n_objects), dtype=f.dtype) for f in features}
-        blank.update(
-            {k: np.tile([0, 0, 0, 1], n_objects).astype(np.float32) for k in ("object",) if k in blank}
-        )
-        blank["robot0_eef_quat"] = np.array([0, 0, 0, 1], dtype=np.float32)  # a valid rotation
+        if "object" in blank:  # valid rotations: identity quaternions
+            blank["object"] = np.tile([0, 0, 0, 0, 0, 0, 1], n_objects).astype(np.float32)
+        blank["robot0_eef_quat"] = np.array([0, 0, 0, 1], dtype=np.float32)
         spec = cls(list(modes), control, {}, n_objects, list(center_xy))
         spec.shapes = {k: list(v.shape) for k, v in policy_inputs(blank, spec).items()}
         return spec
