@@ -11,7 +11,7 @@ export MUJOCO_GL ?= egl
 setup: $(VENV)/.installed
 
 # escnn's py3nj dependency compiles Fortran; robosuite/mujoco render headless through EGL (Mesa).
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	@command -v gfortran >/dev/null || (apt-get install -y gfortran || (apt-get update && apt-get install -y gfortran))
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -28,9 +28,12 @@ demo: setup
 	$(BIN)/equirobot train task=stack_d1 obs=[state] dataset=$(DEMO_DATA).zarr steps=2000 eval_episodes=0 run_dir=$(DEMO_RUN)
 	$(BIN)/equirobot eval checkpoint=$(DEMO_RUN) episodes=50 workers=2 hydra.run.dir=$(DEMO_RUN)/eval
 
+# Style, the import layering (pyproject's [tool.importlinter] contracts) and types (mypy).
 lint: setup
-	$(BIN)/ruff check equirobot envs tests
-	$(BIN)/ruff format --check equirobot envs tests
+	$(BIN)/ruff check equirobot envs tests scripts
+	$(BIN)/ruff format --check equirobot envs tests scripts
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q
