@@ -56,9 +56,9 @@ def test_bench_obs_writes_json(tmp_path):
     [
         ("task=stack_d9", "valid tasks"),
         ("obs=[pointcloud]", "valid modes"),
-        ("control=velocity", "valid: ['abs', 'delta']"),
+        ("control=velocity", "valid modes: ['abs', 'delta']"),
         ("episodes=0", "episodes must be positive"),
-        ("agent=robot", "valid: ['expert']"),
+        ("agent=robot", "valid: ['expert', 'mimicgen']"),
     ],
 )
 def test_bad_config_values_are_refused_before_simulation(override, message, tmp_path):

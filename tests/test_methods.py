@@ -29,7 +29,8 @@ from equirobot_envs.features import mode_features
 def bc_config(dataset, run_dir, steps=30, **policy) -> TrainConfig:
     return TrainConfig(
         task="stack_d1", dataset=str(dataset), policy={"type": "bc", "hidden": [32, 32], **policy},
-        steps=steps, batch_size=16, warmup_steps=2, lr=3e-3, eval_episodes=0, log_every=10, run_dir=str(run_dir),
+        steps=steps, batch_size=16, warmup_steps=2, lr=3e-3, eval_episodes=0, log_every=10,
+        run_dir=str(run_dir),
     )  # fmt: skip
 
 
@@ -79,8 +80,8 @@ def test_bc_trains_saves_loads_acts_and_evaluates(demos, tmp_path, make_env, gro
         assert action.shape == (10,) and np.isfinite(action).all()
         obs, *_ = env.step(action)
     result = equirobot(
-        "eval", f"checkpoint={run}", "episodes=2", "workers=2", "videos=0", f"hydra.run.dir={tmp_path / 'eval'}",
-        cwd=tmp_path,
+        "eval", f"checkpoint={run}", "episodes=2", "workers=2", "videos=0",
+        f"hydra.run.dir={tmp_path / 'eval'}", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     rows = list(csv.DictReader(open(tmp_path / "eval" / "results.csv")))

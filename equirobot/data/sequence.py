@@ -54,14 +54,14 @@ class SequenceDataset(torch.utils.data.Dataset):
         self.actions = np.asarray(buffer[action_key][: self.n_steps], dtype=np.float32)
         # Low-dim inputs come from the raw keys in one vectorised pass; scene views stay as stored.
         lowdim = tuple(f for f in features if f.group_action == "lowdim")
-        raw = {f.key: buffer[f.key][: self.n_steps] for f in lowdim}
+        raw = {f.key: np.asarray(buffer[f.key][: self.n_steps]) for f in lowdim}
         self.inputs: dict[str, np.ndarray] = {LOWDIM: lowdim_input(raw, lowdim)}
         self._lazy: dict = {}
         self._features = {f.key: f for f in features if f.is_policy_input and f.group_action != "lowdim"}
         for key, feature in self._features.items():  # scene inputs are stored under their own names
             array = buffer[key]
             if array.nbytes * self.n_steps / max(array.shape[0], 1) <= IN_MEMORY_BYTES:
-                self.inputs[key] = scene_input(feature, array[: self.n_steps])
+                self.inputs[key] = scene_input(feature, np.asarray(array[: self.n_steps]))
             else:
                 self._lazy[key] = array
         # Every window start, with the episode bounds it is clamped to.
@@ -98,10 +98,13 @@ class SequenceDataset(torch.utils.data.Dataset):
         return {k: list(v.shape[1:]) for k, v in first.items()}
 
     def statistics_data(self, key: str, max_frames: int = 2000) -> np.ndarray:
-        """Values of a low-dim or point-cloud input (or ``action``) to fit a normaliser on."""
+        """Values of an input (or ``action``) to fit a normaliser on.
+
+        Every step of ``lowdim`` and ``action``; up to ``max_frames`` evenly spaced frames of scene inputs.
+        """
         if key == ACTION:
             return self.actions
-        if key == "point_cloud":
-            frames = np.linspace(0, self.n_steps - 1, min(max_frames, self.n_steps)).astype(int)
-            return self.inputs[key][frames] if key in self.inputs else self._lazy[key].oindex[frames]
-        return self.inputs[key]
+        if key == LOWDIM:
+            return self.inputs[key]
+        frames = np.linspace(0, self.n_steps - 1, min(max_frames, self.n_steps)).astype(int)
+        return self.inputs[key][frames] if key in self.inputs else self._lazy[key].oindex[frames]

@@ -136,9 +136,10 @@ class Policy(nn.Module):
         self.config, self.spec = config, spec
         self.sym = SceneSymmetry.from_name(config.group)
         self.n_obs, self.n_action, self.horizon = config.n_obs_steps, config.n_action_steps, config.horizon
+        # Fitted statistics for lowdim, actions and point clouds (positions); grids are scaled as declared.
+        self._clouds = [f.key for f in spec.scene_features() if f.group_action == "point_cloud"]
         channels = {LOWDIM: spec.shapes[LOWDIM][-1], ACTION: spec.action_dim}
-        if "point_cloud" in spec.shapes:
-            channels["point_cloud"] = spec.shapes["point_cloud"][-1]
+        channels.update({key: spec.shapes[key][-1] for key in self._clouds})
         self.normalizer = Normalizer(channels)
         self._scales = {f.key: f.scale for f in spec.scene_features() if f.key not in channels}
         self.reset()
@@ -149,9 +150,9 @@ class Policy(nn.Module):
         center = (float(self.spec.center_xy[0]), float(self.spec.center_xy[1]))
         self.normalizer.fit(LOWDIM, lowdim_norm(self.spec), dataset.statistics_data(LOWDIM), center)
         self.normalizer.fit(ACTION, action_norm(self.spec), dataset.statistics_data(ACTION), center)
-        if "point_cloud" in self.normalizer.keys:
-            spec = (("position", 3), ("identity", self.spec.shapes["point_cloud"][-1] - 3))
-            self.normalizer.fit("point_cloud", spec, dataset.statistics_data("point_cloud"), center)
+        for key in self._clouds:  # world xyz, then colours (left as they are)
+            spec = (("position", 3), ("identity", self.spec.shapes[key][-1] - 3))
+            self.normalizer.fit(key, spec, dataset.statistics_data(key), center)
 
     def normalize_obs(self, obs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Policy inputs -> network inputs: fitted keys by the normaliser, grids by their declared scale."""

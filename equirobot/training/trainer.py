@@ -65,6 +65,7 @@ from equirobot.policies.checkpoint import (
 from equirobot.policies.registry import make_policy
 from equirobot.training.ema import EMA
 from equirobot.training.sources import BatchSource, OfflineSource
+from equirobot_envs.features import mode_features
 from equirobot_envs.registry import get_task
 
 # Periodic evaluations use their own scenes, so that `equirobot eval` (seeds from 100000) re-evaluates the
@@ -73,10 +74,12 @@ PERIODIC_EVAL_SEED = 200_000
 
 
 def _rng_state() -> dict:
+    numpy_state = np.random.get_state()
+    assert isinstance(numpy_state, tuple)  # the legacy form: numpy's global generator is an MT19937
     return {
         "python": random.getstate()[1][:625],  # the Mersenne state tuple, JSON-able
-        "numpy": np.random.get_state()[1].tolist(),
-        "numpy_pos": int(np.random.get_state()[2]),
+        "numpy": numpy_state[1].tolist(),
+        "numpy_pos": int(numpy_state[2]),
     }
 
 
@@ -93,7 +96,7 @@ def make_spec(cfg, dataset: SequenceDataset) -> DataSpec:
         modes=list(cfg.obs),
         control=cfg.control,
         shapes=dataset.shapes(),
-        n_objects=len(task.objects) if "state" in cfg.obs else 0,
+        n_objects=len(task.objects) if "object" in {f.key for f in mode_features(cfg.obs)} else 0,
         center_xy=[float(c) for c in task.workspace.center[:2]],
     )
 
@@ -300,8 +303,11 @@ class Trainer:
                 train_seconds += interval
                 rate = samples / interval
                 scalars = {f"train/{k}": float(v) for k, v in metrics.items()}
-                scalars |= {f"train/lr_{n}": sch.get_last_lr()[0] for n, sch in self.schedulers.items()}
+                scalars |= {
+                    f"train/lr_{n}": float(sch.get_last_lr()[0]) for n, sch in self.schedulers.items()
+                }
                 scalars["train/samples_per_s"] = rate
+                assert writer is not None  # made on the main rank
                 for key, value in scalars.items():
                     writer.add_scalar(key, value, self.step)
                 if wandb_run:
@@ -313,6 +319,7 @@ class Trainer:
                 self.policy.eval()
                 rate = self.evaluate()
                 self.policy.train()
+                assert writer is not None  # made on the main rank
                 writer.add_scalar("eval/success_rate", rate, self.step)
                 if wandb_run:
                     wandb_run.log({"eval/success_rate": rate}, step=self.step)
@@ -324,6 +331,7 @@ class Trainer:
             tic = time.perf_counter()
         progress.close()
         if main:
+            assert writer is not None  # made on the main rank
             writer.close()
             if wandb_run:
                 wandb_run.finish()
