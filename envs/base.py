@@ -90,6 +90,8 @@ class TaskEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    action_space: spaces.Box
+    observation_space: spaces.Dict
 
     def __init__(
         self,
@@ -139,7 +141,7 @@ class TaskEnv(gym.Env):
         ws, n_objects = self.workspace, len(self.task.objects)
         # Positions are bounded loosely: robosuite parks objects a task does not use at (10, 10, 10).
         pose_bound = np.array([20, 20, 20, 1, 1, 1, 1], dtype=np.float32)
-        bounds = {
+        bounds: dict[str, tuple[float | np.ndarray, float | np.ndarray]] = {
             "robot0_eef_pos": (-20.0, 20.0),
             "object": (-np.tile(pose_bound, n_objects), np.tile(pose_bound, n_objects)),
             "point_cloud": (
@@ -148,9 +150,11 @@ class TaskEnv(gym.Env):
             ),
             "heightmap": (0.0, HEIGHTMAP_CAMERA_HEIGHT),
         }
-        obs = {}
+        obs: dict[str, spaces.Space] = {}
         for feature in mode_features(self.config.obs):
             shape = feature.shape(self.config, n_objects)
+            low: float | np.ndarray
+            high: float | np.ndarray
             if feature.dtype == "uint8":
                 low, high = 0, 255
             elif feature.key.endswith("_depth"):

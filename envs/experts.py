@@ -86,7 +86,7 @@ class ScriptedExpert:
 
     def _reached(self, wp: Waypoint) -> bool:
         at_cmd = np.allclose(self._cmd_pos, wp.pos) and np.allclose(self._cmd_rot, wp.rot, atol=1e-6)
-        return at_cmd and np.linalg.norm(self.env.eef_pose()[0] - wp.pos) < wp.tolerance
+        return at_cmd and bool(np.linalg.norm(self.env.eef_pose()[0] - wp.pos) < wp.tolerance)
 
     def _advance(self, wp: Waypoint) -> None:
         self._gripper = wp.gripper

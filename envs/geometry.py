@@ -10,6 +10,7 @@ of rot6d are each a standard 2-D representation of the rotation, which is what e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -77,8 +78,12 @@ def yaw_of(mat: np.ndarray) -> float:
     return float(np.arctan2(mat[1, 0], mat[0, 0]))
 
 
+@overload
+def wrap_angle(theta: float) -> float: ...
+@overload
+def wrap_angle(theta: np.ndarray) -> np.ndarray: ...
 def wrap_angle(theta: float | np.ndarray) -> float | np.ndarray:
-    """Wrap angles to [-pi, pi)."""
+    """Wrap angles to [-pi, pi) (a float gives a numpy float64, an array an array)."""
     return (np.asarray(theta) + np.pi) % (2 * np.pi) - np.pi
 
 

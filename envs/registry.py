@@ -11,12 +11,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 from equirobot_envs.geometry import Workspace
 
 if TYPE_CHECKING:
-    from equirobot_envs.base import TaskEnv
     from equirobot_envs.experts import Waypoint
 
 # (task module, task name, variant, horizon): one line per registered variant.
@@ -44,6 +45,38 @@ BENCHMARK = (
     ("PickPlace", "D0"),
     ("CoffeePreparation", "D1"),
 )
+
+
+class TaskEnv(Protocol):
+    """The privileged env API that scripted experts, subtask signals and MimicGen generation read.
+
+    ``equirobot_envs.base.TaskEnv`` implements it; a learned policy never sees it (it gets observations).
+    """
+
+    task: TaskSpec
+    control: str
+    workspace_center: np.ndarray
+    scene: Any
+    """The robosuite environment (MuJoCo model and data, robot, objects)."""
+    np_random: np.random.Generator
+
+    def eef_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """World position (3,) and rotation (3, 3) of the gripper site."""
+        ...
+
+    def body_pose(self, body: str) -> tuple[np.ndarray, np.ndarray]:
+        """World position and rotation of a task object (or any MuJoCo body)."""
+        ...
+
+    def get_state(self) -> np.ndarray: ...
+
+    def set_state(self, state: np.ndarray) -> None: ...
+
+    def is_success(self) -> bool: ...
+
+    def pose_to_action(self, pos: np.ndarray, rot: np.ndarray, gripper: float) -> np.ndarray:
+        """The action, in the env's control mode, that drives the gripper site to a world pose."""
+        ...
 
 
 SELECTIONS = ("random", "nearest")

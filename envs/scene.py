@@ -8,11 +8,17 @@ orthographic heightmap camera over the workspace and MimicGen's wide ``agentview
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from equirobot_envs.geometry import Workspace
 from equirobot_envs.observations import HEIGHTMAP_CAMERA
+
+if TYPE_CHECKING:  # what the mixin is mixed into (its model, sim, _load_model); robosuite is untyped
+    from robosuite.environments.manipulation.manipulation_env import ManipulationEnv as _MixedInto
+else:
+    _MixedInto = object
 
 # MimicGen's wide view of the table (fact sheet, section 0), wxyz quaternion.
 AGENTVIEW_FULL_POSE = ((0.75308, 0.0, 1.51947), (0.64324, 0.29367, 0.29367, 0.64324))
@@ -24,7 +30,7 @@ def xml_floats(values) -> str:
     return " ".join(f"{v:.6g}" for v in values)
 
 
-class SceneMixin:
+class SceneMixin(_MixedInto):
     """Adds equirobot's cameras to a robosuite ``ManipulationEnv`` subclass's model."""
 
     def __init__(

@@ -312,7 +312,7 @@ def slide_nut(env, nut: str, peg: str) -> Iterator[Waypoint]:
         end = moved(grasp, slide)
         path = np.linspace(0, 1, 11)[:, None] * slide
         gaps = np.linalg.norm(end[:2] - slide + path - peg_xy, axis=1)  # nut to peg along the way
-        return (
+        return bool(
             np.all(np.abs(end[:2]) < TABLE_HALF - 0.08)
             and min(_radius(env, end), _radius(env, grasp[0][:2] + slide) + 0.05) > NEAR_GRASP
             and min(gaps) >= min(gaps[0] - 0.005, NUT_RADIUS + PEG_CLEARANCE)
@@ -327,11 +327,11 @@ def slide_nut(env, nut: str, peg: str) -> Iterator[Waypoint]:
     plans = ((g, s) for g in grasps for s in slides if safe(g, s))
     plan = next((p for p in plans if _graspable(env, nut, moved(*p), nut_rot, peg_xy, margin=0.03)), None)
     if plan is None:  # bring the handle as near as it safely goes; the caller tries again from there
-        plans = [(g, s) for g in grasps[:1] for s in slides if safe(g, s)]
-        if not plans:
+        fallback = [(g, s) for g in grasps[:1] for s in slides if safe(g, s)]
+        if not fallback:
             return
         handle = lambda g, s: _handle_grasp(env, nut, moved(g, s), nut_rot, yaw_of(nut_rot))[0]  # noqa: E731
-        plan = min(plans, key=lambda p: _radius(env, handle(*p)))
+        plan = min(fallback, key=lambda p: _radius(env, handle(*p)))
     (grip, rot, _), slide = plan
     slide = np.array([*slide, 0.0])
     yield from _reach_out(env, Waypoint(_above(grip, rot), rot, OPEN, tolerance=0.02, speed=FAST))
@@ -348,7 +348,8 @@ def grasp_nut(env, nut: str, yaw: float) -> Iterator[Waypoint]:
     """Grasp a nut by its handle, fingers across it (gripper ``yaw``), and lift it clear of the pegs."""
 
     def handle_grasp() -> tuple[np.ndarray, np.ndarray]:
-        return _handle_grasp(env, nut, *env.body_pose(nut), yaw)
+        nut_pos, nut_rot = env.body_pose(nut)
+        return _handle_grasp(env, nut, nut_pos, nut_rot, yaw)
 
     # The nuts start 6 cm above the table and drop at reset: aim first, read the pose again once above.
     grip, rot = handle_grasp()
@@ -406,7 +407,8 @@ def place_nut(env, nut: str, peg: str, symmetry: int) -> Iterator[Waypoint]:
     """
     peg_xy = env.body_pose(peg)[0][:2]
     for _ in range(4):
-        if not _graspable(env, nut, *env.body_pose(nut), peg_xy):
+        nut_pos, nut_rot = env.body_pose(nut)
+        if not _graspable(env, nut, nut_pos, nut_rot, peg_xy):
             slid = False
             for waypoint in slide_nut(env, nut, peg):
                 slid = True

@@ -146,6 +146,8 @@ def _least_colliding(candidates: Iterable[tuple], obstacles: list[Box]) -> tuple
             best, best_depth = candidate, depth
         if depth == 0.0:
             break
+    if best is None:
+        raise ValueError("no candidate poses to choose from")
     return best, best_depth
 
 

@@ -80,6 +80,7 @@ def modules(cfg: BenchNetsConfig) -> dict[str, tuple[nn.Module, Callable[[int], 
         out[f"point encoder {tag}"] = (EquivariantPointEncoder(s, CENTER, out_fields=cfg.out_fields), cloud)
     for name in [k for k in out if k.startswith(("image", "voxel")) and cfg.group in k]:
         encoder, make_input = out[name]
+        assert isinstance(encoder, SteerableGridEncoder)  # the image and voxel encoders above
         encoder.train()
         encoder(*make_input(2))  # batch-norm statistics away from their defaults
         out[f"{name} exported"] = (_Frozen(encoder.export()), make_input)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from hydra import compose
@@ -33,9 +34,9 @@ from equirobot_envs.registry import get_task
 
 def preset(name: str) -> PolicyConfig:
     """The method preset ``configs/policy/<name>.yaml``, as ``equirobot train policy=<name>`` composes it."""
-    return make_config(
-        OmegaConf.to_container(compose(config_name="train", overrides=[f"policy={name}"]).policy)
-    )
+    values = OmegaConf.to_container(compose(config_name="train", overrides=[f"policy={name}"]).policy)
+    # to_container is typed for any node (lists, non-str keys); a preset is a mapping with str keys
+    return make_config(cast("dict[str, Any]", values))
 
 
 def _inputs(spec: DataSpec, batch: int, steps: int) -> dict[str, torch.Tensor]:
@@ -69,6 +70,10 @@ def _time(policy: Policy, batch: dict, cfg: BenchPolicyConfig) -> dict:
 
     time_chunks("chunk_ms")
     if cfg.compile:
+        from equirobot.policies.diffusion.modeling import DiffusionPolicy
+
+        if not isinstance(policy, DiffusionPolicy):
+            raise ValueError(f"compile=true compiles diffusion policies; {type(policy).__name__} cannot")
         torch._dynamo.reset()  # a fresh compile cache per policy: earlier ones' count to recompile limits
         policy.compile_inference()  # in place, after the eager timings
         time_chunks("compiled_chunk_ms")

@@ -19,7 +19,9 @@ def summarize(path: Path) -> dict:
         buffer = ReplayBuffer.open(path)
         lengths = np.diff(np.concatenate([[0], buffer.episode_ends]))
         keys = {k: (tuple(buffer[k].shape[1:]), str(buffer[k].dtype)) for k in buffer.keys}
-        actions = {k: buffer[k][: buffer.n_steps] for k in ("actions", "actions_abs") if k in buffer.keys}
+        actions = {
+            k: np.asarray(buffer[k][: buffer.n_steps]) for k in ("actions", "actions_abs") if k in buffer.keys
+        }
     else:
         with open_hdf5(path) as f:
             if "data" not in f:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import gymnasium as gym
 import numpy as np
@@ -21,6 +22,9 @@ from equirobot.config import DatasetRenderConfig
 from equirobot.data.replay_buffer import DatasetError
 from equirobot.data.robomimic_hdf5 import Demo, open_hdf5, read_demo, write_hdf5
 from equirobot_envs.registry import get_task
+
+if TYPE_CHECKING:
+    from equirobot_envs.base import TaskEnv
 
 
 def task_of(env_args: dict, path: Path) -> str:
@@ -36,7 +40,7 @@ def task_of(env_args: dict, path: Path) -> str:
 
 def rendered(path: Path, env: gym.Env, add_abs: bool) -> Iterator[Demo]:
     """Each demo of ``path`` with the env's observations (and absolute actions) recomputed by replay."""
-    task_env = env.unwrapped
+    task_env = cast("TaskEnv", env.unwrapped)  # gymnasium types `unwrapped` as the base Env
     state_size = len(task_env.get_state())
     with open_hdf5(path) as f:
         names = sorted((k for k in f["data"] if k.startswith("demo_")), key=lambda k: int(k.split("_")[1]))

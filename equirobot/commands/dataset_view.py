@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import gymnasium as gym
 import matplotlib
@@ -20,7 +21,10 @@ from rich.console import Console  # noqa: E402
 from equirobot.config import DatasetViewConfig  # noqa: E402
 from equirobot.data.replay_buffer import DatasetError  # noqa: E402
 from equirobot.data.robomimic_hdf5 import Demo, read_hdf5  # noqa: E402
-from equirobot.evaluation.episode import write_video  # noqa: E402
+from equirobot.evaluation.episode import render_frame, write_video  # noqa: E402
+
+if TYPE_CHECKING:
+    from equirobot_envs.base import TaskEnv
 
 
 def _demos(path: Path) -> tuple[list[Demo], dict]:
@@ -46,11 +50,12 @@ def video(cfg: DatasetViewConfig) -> Path:
         env_args["env_name"], render_mode="rgb_array", render_size=cfg.size, render_camera=cfg.camera
     )
     env.reset(seed=0)
-    env.unwrapped.set_episode_meta(json.loads(demos[cfg.demo].ep_meta))
+    task_env = cast("TaskEnv", env.unwrapped)  # gymnasium types `unwrapped` as the base Env
+    task_env.set_episode_meta(json.loads(demos[cfg.demo].ep_meta))
     frames = []
     for state in demos[cfg.demo].states:
-        env.unwrapped.set_state(state)
-        frames.append(env.render())
+        task_env.set_state(state)
+        frames.append(render_frame(env))
     env.close()
     out = Path(HydraConfig.get().runtime.output_dir) / f"{path.stem}_demo_{cfg.demo}.mp4"
     write_video(out, frames, fps=20)

@@ -9,6 +9,7 @@ overwritten by the next append. Image-like arrays are chunked one frame per chun
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import zarr
@@ -17,6 +18,10 @@ from zarr.codecs import BloscCodec, BloscShuffle
 
 class DatasetError(ValueError):
     """A dataset that is missing, truncated or inconsistent; the message names the file and key."""
+
+
+OpenMode = Literal["r", "r+", "a", "w", "w-"]
+"""zarr's access modes (``zarr.open_group``'s ``mode``)."""
 
 
 def _compressor() -> BloscCodec:
@@ -37,8 +42,22 @@ class ReplayBuffer:
         for group in ("data", "meta"):
             if group not in root:
                 raise DatasetError(f"{path}: not a replay buffer, missing group {group!r}")
-        if "episode_ends" not in root["meta"]:
+        if "episode_ends" not in self._group("meta"):
             raise DatasetError(f"{path}: missing key 'meta/episode_ends'")
+
+    def _group(self, name: str) -> zarr.Group:
+        """The group at ``name`` (``data`` or ``meta``) in the store."""
+        node = self.root[name]
+        if not isinstance(node, zarr.Group):
+            raise DatasetError(f"{self.path}: '{name}' is an array, expected a group")
+        return node
+
+    def _array(self, name: str) -> zarr.Array:
+        """The array at ``name`` (a path such as ``meta/episode_ends``) in the store."""
+        node = self.root[name]
+        if not isinstance(node, zarr.Array):
+            raise DatasetError(f"{self.path}: '{name}' is a group, expected an array")
+        return node
 
     @classmethod
     def create(cls, path: str | Path) -> ReplayBuffer:
@@ -52,7 +71,7 @@ class ReplayBuffer:
         return cls(root, path)
 
     @classmethod
-    def open(cls, path: str | Path, mode: str = "r") -> ReplayBuffer:
+    def open(cls, path: str | Path, mode: OpenMode = "r") -> ReplayBuffer:
         """An existing buffer (``mode="a"`` to append); raises :class:`DatasetError` naming what is wrong."""
         path = Path(path)
         if not path.exists():
@@ -68,25 +87,25 @@ class ReplayBuffer:
     # -- reading ---------------------------------------------------------------------------------
     @property
     def episode_ends(self) -> np.ndarray:
-        return self.root["meta/episode_ends"][:]
+        return np.asarray(self._array("meta/episode_ends")[:])
 
     @property
     def n_episodes(self) -> int:
-        return int(self.root["meta/episode_ends"].shape[0])
+        return int(self._array("meta/episode_ends").shape[0])
 
     @property
     def n_steps(self) -> int:
-        ends = self.root["meta/episode_ends"]
-        return int(ends[ends.shape[0] - 1]) if ends.shape[0] else 0
+        ends = self._array("meta/episode_ends")
+        return int(np.asarray(ends[ends.shape[0] - 1])) if ends.shape[0] else 0
 
     @property
     def keys(self) -> list[str]:
-        return sorted(self.root["data"].array_keys())
+        return sorted(self._group("data").array_keys())
 
     def __getitem__(self, key: str) -> zarr.Array:
-        if key not in self.root["data"]:
+        if key not in self._group("data"):
             raise DatasetError(f"{self.path}: missing key 'data/{key}'; keys: {self.keys}")
-        return self.root["data"][key]
+        return self._array(f"data/{key}")
 
     def episode_slice(self, i: int) -> slice:
         if not 0 <= i < self.n_episodes:
@@ -96,7 +115,7 @@ class ReplayBuffer:
 
     def get_episode(self, i: int, keys: list[str] | None = None) -> dict[str, np.ndarray]:
         s = self.episode_slice(i)
-        return {k: self[k][s] for k in (keys or self.keys)}
+        return {k: np.asarray(self[k][s]) for k in (keys or self.keys)}
 
     def validate(self) -> None:
         """Every data array covers at least the committed steps; episode ends increase."""
@@ -120,7 +139,7 @@ class ReplayBuffer:
                 f"{self.path}: episode keys {sorted(episode)} differ from the buffer's {self.keys}"
             )
         start, length = self.n_steps, next(iter(lengths.values()))
-        data = self.root["data"]
+        data = self._group("data")
         for key, value in episode.items():
             value = np.asarray(value)
             if key not in data:
@@ -131,7 +150,7 @@ class ReplayBuffer:
                     chunks=_chunks(value.shape),
                     compressors=_compressor(),
                 )
-            array = data[key]
+            array = self[key]
             if array.shape[1:] != value.shape[1:] or array.dtype != value.dtype:
                 raise DatasetError(
                     f"{self.path}: 'data/{key}' holds {array.dtype}{array.shape[1:]}, "
@@ -139,6 +158,6 @@ class ReplayBuffer:
                 )
             array.resize((start + length, *value.shape[1:]))  # drops any uncommitted tail
             array[start:] = value
-        ends = self.root["meta/episode_ends"]
+        ends = self._array("meta/episode_ends")
         ends.resize((ends.shape[0] + 1,))
         ends[ends.shape[0] - 1] = start + length

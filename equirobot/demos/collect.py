@@ -48,6 +48,7 @@ def _attempt(env, agent, seed: int, video: str | None, parts: Path) -> tuple[int
     """Run one seed in a rollout worker and leave its part file; returns (seed, success)."""
     episode = run_episode(env, agent, seed=seed, record=True)
     if episode.success:
+        assert episode.trajectory is not None  # run_episode records one with record=True
         tmp = parts / f".seed_{seed:06d}.tmp.npz"
         meta = np.array(json.dumps(episode.meta))
         np.savez_compressed(tmp, model_xml=np.array(episode.model_xml), ep_meta=meta, **episode.trajectory)

@@ -16,6 +16,7 @@ import json
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import gymnasium as gym
 import numpy as np
@@ -25,6 +26,9 @@ from equirobot.data.replay_buffer import DatasetError
 from equirobot.data.robomimic_hdf5 import Demo, read_hdf5
 from equirobot_envs.geometry import quat_to_mat, rot6d_to_mat, rot_z
 from equirobot_envs.registry import SELECTION_K, SELECTIONS
+
+if TYPE_CHECKING:
+    from equirobot_envs.base import TaskEnv
 
 REACH = 0.9
 """Horizontal distance from the robot's base axis (m) beyond the gripper site's reach (the Panda's
@@ -66,24 +70,30 @@ def segment_demo(env: gym.Env, demo: Demo, rng: np.random.Generator) -> list[Sou
     took the object again, e.g. slid a nut out of the peg's way before taking it by its handle; that
     segment would replay the second grasp relative to the wrong object).
     """
-    task_env = env.unwrapped
+    task_env = cast("TaskEnv", env.unwrapped)  # gymnasium types `unwrapped` as the base Env
     spec = task_env.task
     if demo.actions_abs is None or "object" not in demo.obs:
         raise DatasetError("source demos need 'actions_abs' and 'obs/object' (collect with obs=[state])")
     names = list(spec.objects)
     targets = pose(demo.actions_abs[:, :3], rot6d_to_mat(demo.actions_abs[:, 3:9]))
     task_env.set_episode_meta(json.loads(demo.ep_meta))  # e.g. where Square D2's peg stood
+    checks = []
+    for i, subtask in enumerate(spec.subtasks[:-1]):
+        if subtask.signal is None:
+            raise ValueError(
+                f"task {spec.config_name}: subtask {i} has no signal (only the last may lack one)"
+            )
+        checks.append(subtask.signal)
     signals = np.zeros((len(spec.subtasks) - 1, len(demo)), dtype=bool)
     for t in range(len(demo)):
         task_env.set_state(demo.states[t])
-        signals[:, t] = [bool(subtask.signal(task_env)) for subtask in spec.subtasks[:-1]]
+        signals[:, t] = [bool(signal(task_env)) for signal in checks]
     # rising[i, t]: signal i turns true at step t (or is true at step 0)
     rising = signals & ~np.concatenate([np.zeros_like(signals[:, :1]), signals[:, :-1]], axis=1)
     boundaries, start = [], 0
     for i, subtask in enumerate(spec.subtasks[:-1]):
         # A signal already true where the segment starts counts as rising there.
-        rises = np.flatnonzero(rising[i, start:]) + start
-        rises = [start] if signals[i, start] else rises
+        rises = [start] if signals[i, start] else np.flatnonzero(rising[i, start:]) + start
         if not len(rises):
             raise DatasetError(f"a source demo never reaches the signal of subtask {i}")
         end = min(int(rises[0]) + int(rng.integers(subtask.offset[0], subtask.offset[1] + 1)), len(demo) - 1)
@@ -122,7 +132,7 @@ class MimicGenAgent:
         ``selection``: how to pick each segment's source demo, ``"random"`` or ``"nearest"`` (see
         :class:`~equirobot_envs.registry.Subtask`); ``None``: as each subtask declares.
         """
-        self.env = env.unwrapped
+        self.env = cast("TaskEnv", env.unwrapped)  # gymnasium types `unwrapped` as the base Env
         if not self.env.task.subtasks:
             raise ValueError(f"task {self.env.task.config_name} declares no subtasks to generate from")
         if selection is not None and selection not in SELECTIONS:
@@ -171,7 +181,11 @@ class MimicGenAgent:
         if (self.selection or subtask.selection) == "random" or subtask.object is None:
             return int(self.rng.integers(len(self.sources)))
         now = self._object_pose(subtask)
-        distances = [pose_distance(now, s[index].object_pose, subtask.symmetry) for s in self.sources]
+        distances = []
+        for source in self.sources:
+            object_pose = source[index].object_pose
+            assert object_pose is not None  # segment_demo gives every subtask with an object its pose
+            distances.append(pose_distance(now, object_pose, subtask.symmetry))
         nearest = np.argsort(distances, kind="stable")[:SELECTION_K]
         return int(nearest[self.rng.integers(len(nearest))])
 

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from equirobot.evaluation.episode import Agent, Episode, run_episode, write_video
+from equirobot.evaluation.episode import Agent, Episode, render_frame, run_episode, write_video
 
 
 class WorkerError(RuntimeError):
@@ -100,12 +100,12 @@ def _worker(
             elif command == "reset":
                 seed, video = payload
                 obs, _ = env.reset(seed=seed)
-                frames = [env.render()] if video else []
+                frames = [render_frame(env)] if video else []
                 conn.send(("ok", obs))
             elif command == "step":
                 obs, _, terminated, truncated, info = env.step(payload)
                 if video:
-                    frames.append(env.render())
+                    frames.append(render_frame(env))
                 done = bool(terminated or truncated)
                 if done and video:
                     write_video(Path(video), frames, fps=env.metadata.get("render_fps", 20))
@@ -196,7 +196,8 @@ class RolloutEngine:
         ``seeds`` is read lazily, one seed per free worker, so it may be endless: stop iterating when
         enough results came back (episodes still running finish in their workers before they close).
         """
-        pending, busy = iter(seeds), {}
+        pending = iter(seeds)
+        busy: dict[int, int] = {}  # worker index -> the seed it is running
         videos, exhausted = videos or {}, False
         while busy or not exhausted:
             for i in range(self.workers):

@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import gymnasium as gym
 import imageio.v2 as imageio
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from equirobot_envs.base import TaskEnv
 
 
 class Agent(Protocol):
@@ -61,9 +65,9 @@ def run_episode(
     """Reset ``env`` with ``seed``, act until termination or truncation; write an mp4 if asked."""
     obs, info = env.reset(seed=seed)
     agent.reset()
-    task_env = env.unwrapped
+    task_env = cast("TaskEnv", env.unwrapped)  # gymnasium types `unwrapped` as the base Env
     meta = task_env.episode_meta() if record else {}
-    frames = [env.render()] if video_path else []
+    frames = [render_frame(env)] if video_path else []
     steps: dict[str, list] = {}
     success, n = False, 0
     while True:
@@ -84,7 +88,7 @@ def run_episode(
         obs, n = next_obs, n + 1
         success = success or bool(info["is_success"])
         if video_path:
-            frames.append(env.render())
+            frames.append(render_frame(env))
         if terminated or truncated:
             break
     if video_path:
@@ -94,9 +98,21 @@ def run_episode(
     return Episode(seed, success, n, video=video_path, trajectory=trajectory, model_xml=model_xml, meta=meta)
 
 
+def render_frame(env: gym.Env) -> np.ndarray:
+    """The env's current rgb frame; the env must have been made with ``render_mode="rgb_array"``."""
+    frame = env.render()
+    if not isinstance(frame, np.ndarray):
+        kind = type(frame).__name__
+        raise ValueError(
+            f"recording video needs an env made with render_mode='rgb_array' (render gave {kind})"
+        )
+    return frame
+
+
 def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
     """Write frames as an mp4, under a temporary name first so a crash leaves no truncated file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1)
+    # imageio's stub asks for a list[ArrayLike], which a list[np.ndarray] is not (list is invariant)
+    imageio.mimsave(tmp, cast("list[npt.ArrayLike]", frames), fps=fps, macro_block_size=1)
     os.replace(tmp, path)

@@ -30,6 +30,9 @@ from equirobot.symmetry.representations import ABS_ACTION, DELTA_ACTION, Layout,
 
 CENTER = (0.1, -0.05, 0.8)
 
+InputAction = Callable[[GroupElement, Any], Any]
+"""How g acts on a module's inputs or outputs: an :data:`Action` on a tensor, or one on a tuple of them."""
+
 
 @dataclass
 class Case:
@@ -38,8 +41,8 @@ class Case:
     name: str
     module: nn.Module
     inputs: Any
-    act_in: Action
-    act_out: Action
+    act_in: InputAction
+    act_out: InputAction
     is_exact: Callable[[GroupElement], bool]
     """Elements for which equivariance must hold to float precision (grids: multiples of 90 degrees)."""
 
@@ -51,6 +54,11 @@ def layout_action(sym: SceneSymmetry, layout: Layout) -> Action:
     """Action on (..., layout.size) vectors in layout order, through the layout's field type."""
     act = field_action(layout_type(sym, layout))
     return lambda g, x: layout.from_fields(act(g, layout.to_fields(x)))
+
+
+def _unet_input_action(act_x: Action, act_cond: Action) -> InputAction:
+    """Action on the denoiser's inputs (x, timestep, cond): the timestep is invariant."""
+    return lambda g, x: (act_x(g, x[0]), x[1], act_cond(g, x[2]))
 
 
 def channel_action(field_type: enn.FieldType, dim: int = 1) -> Action:
@@ -144,7 +152,7 @@ def catalog(sym: SceneSymmetry, seed: int = 0) -> list[Case]:
                 f"ConditionalUnet1D ({layout.name})",
                 unet,
                 (torch.randn(2, 16, layout.size), torch.tensor([3, 70]), torch.randn(2, cond.size)),
-                lambda g, x, a=act_a, c=act_c: (a(g, x[0]), x[1], c(g, x[2])),
+                _unet_input_action(act_a, act_c),
                 act_a,
                 always,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,7 +95,7 @@ class _TemporalConv(nn.Module):
         with torch.no_grad():
             kernel, bias = self.dense()
         cls = nn.ConvTranspose1d if self.transpose else nn.Conv1d
-        extra = {"output_padding": self.output_padding} if self.transpose else {}
+        extra: dict[str, Any] = {"output_padding": self.output_padding} if self.transpose else {}
         conv = cls(
             self.in_type.size,
             self.out_type.size,
@@ -106,6 +107,7 @@ class _TemporalConv(nn.Module):
         )
         conv.weight.data.copy_(kernel)
         if bias is not None:
+            assert conv.bias is not None  # made with bias=True
             conv.bias.data.copy_(bias)
         return conv
 
@@ -120,6 +122,8 @@ class EquivariantConv1d(_TemporalConv):
     tensors (B, C, T) with channels in field order; ``transpose=True`` gives the transposed convolution
     (upsampling) with the same constraint. In eval mode the expanded kernel is cached.
     """
+
+    bias_expansion: torch.Tensor  # buffer (out size, invariant biases)
 
     def __init__(
         self,
@@ -142,7 +146,7 @@ class EquivariantConv1d(_TemporalConv):
         self.taps = nn.Parameter(torch.randn(kernel_size, self.basis.dimension()))
         with torch.no_grad():  # He initialisation of the expanded kernel (escnn's exact one is slow)
             kernel, _ = self.expand()
-            self.taps *= math.sqrt(2.0 / (in_type.size * kernel_size)) / kernel.std().clamp_min(1e-12)
+            self.taps.mul_(math.sqrt(2.0 / (in_type.size * kernel_size)) / kernel.std().clamp_min(1e-12))
         expansion = invariant_bias_expansion(out_type)
         self.register_buffer("bias_expansion", expansion)
         self.bias = nn.Parameter(torch.zeros(expansion.shape[1])) if bias and expansion.shape[1] else None
@@ -153,8 +157,8 @@ class EquivariantConv1d(_TemporalConv):
         kernel = torch.stack([self.basis(w).reshape(out_size, in_size) for w in self.taps], -1)
         if self.transpose:
             kernel = kernel.transpose(0, 1)
-        bias = self.bias_expansion @ self.bias if getattr(self, "bias", None) is not None else None
-        return kernel, bias
+        bias = getattr(self, "bias", None)  # not yet set while __init__ scales the taps
+        return kernel, self.bias_expansion @ bias if bias is not None else None
 
     def compute_kernel(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.expand()
@@ -180,6 +184,9 @@ class RegularGroupConv1d(_TemporalConv):
     expanded dense kernel (3.2x fewer for C8), and reads N times fewer weights. It is the same function
     class as :class:`EquivariantConv1d` between regular fields (exactly equivariant, same parameter count).
     """
+
+    dft: torch.Tensor  # buffer (2K, N), see real_dft
+    idft: torch.Tensor  # buffer (N, 2K)
 
     def __init__(
         self,

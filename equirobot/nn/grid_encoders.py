@@ -7,6 +7,8 @@ equivariant up to the discretisation of the filters, which ``equivariance_error`
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from escnn import nn as enn
 from torch import nn
@@ -110,7 +112,8 @@ class SteerableGridEncoder(nn.Module):
     def export(self) -> nn.Module:
         """The same encoder as plain torch modules (eval mode: batch norm uses its running statistics)."""
         self.eval()
-        stages = nn.Sequential(*(stage.export() for stage in self.stages))
+        # nn.Sequential types its items as Module; these are the _ResidualStage s built in __init__
+        stages = nn.Sequential(*(cast(_ResidualStage, stage).export() for stage in self.stages))
         return _PlainGridEncoder(self.dims, nn.Sequential(self.input_pool, stages), self.head.export())
 
 

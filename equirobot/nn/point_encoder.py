@@ -30,6 +30,9 @@ class EquivariantPointEncoder(nn.Module):
         out_fields: regular fields of the output.
     """
 
+    center: torch.Tensor  # buffer (3,)
+    inverse_planar: torch.Tensor  # buffer (|G|, 2, 2)
+
     def __init__(
         self,
         sym: SceneSymmetry,

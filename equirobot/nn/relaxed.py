@@ -30,6 +30,8 @@ from equirobot.nn.mlp import EquivariantLinear
 class RelaxedGroupConv1d(nn.Module):
     """Relaxed regular group convolution over time for C_N: (B, C_in N, T) -> (B, C_out N, T)."""
 
+    shift: torch.Tensor  # buffer (N, N): see __init__
+
     def __init__(self, in_type: enn.FieldType, out_type: enn.FieldType, kernel_size: int, banks: int = 2):
         super().__init__()
         if not is_cyclic_regular(in_type) or not is_cyclic_regular(out_type):
@@ -128,7 +130,7 @@ class RelaxedLinear(nn.Module):
         return float((self.free.weight.norm() / eq.norm().clamp_min(1e-12)).detach())
 
 
-def relaxed_layers(module: nn.Module) -> list[nn.Module]:
+def relaxed_layers(module: nn.Module) -> list[RelaxedGroupConv1d | RelaxedSteerableConv2d | RelaxedLinear]:
     """Every relaxed layer inside ``module``."""
     kinds = (RelaxedGroupConv1d, RelaxedSteerableConv2d, RelaxedLinear)
     return [m for m in module.modules() if isinstance(m, kinds)]

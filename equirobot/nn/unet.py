@@ -18,6 +18,7 @@ non-equivariant baseline, with nothing copied.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from escnn import nn as enn
@@ -194,13 +195,16 @@ class ConditionalUnet1D(nn.Module):
         cond = torch.cat([cond, self.step_mlp(sinusoidal_embedding(step, self.step_embed_dim))], dim=-1)
         x = self.action_layout.to_fields(noisy_actions).transpose(1, 2)
         skips = []
-        for block1, block2, downsample in self.down:
+        # Each level is a ModuleList of two blocks and a resampling (torch types its items as Module).
+        for level in self.down:
+            block1, block2, downsample = cast(nn.ModuleList, level)
             x = block2(block1(x, cond), cond)
             skips.append(x)
             x = downsample(x)
         for block in self.mid:
             x = block(x, cond)
-        for block1, block2, upsample in self.up:
+        for level in self.up:
+            block1, block2, upsample = cast(nn.ModuleList, level)
             x = torch.cat([x, skips.pop()], dim=1)
             x = upsample(block2(block1(x, cond), cond))
         x = self.final(x)

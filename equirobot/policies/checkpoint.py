@@ -106,9 +106,12 @@ def read_config(folder: str | Path) -> dict:
     if missing:
         raise CheckpointError(f"{folder}: not a checkpoint, missing {missing}")
     try:
-        return OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
+        config = OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
     except Exception as error:  # yaml and omegaconf raise several types
         raise CheckpointError(f"{folder / 'config.yaml'}: unreadable ({error})") from error
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{folder / 'config.yaml'}: not a mapping, got {type(config).__name__}")
+    return config
 
 
 def build_policy(config: dict, overrides: dict | None = None) -> Policy:

@@ -44,7 +44,7 @@ class ObservationEncoder(nn.Module):
         self.n_obs = n_obs
         self.encoders = nn.ModuleDict()
         self.invariant_keys: list[str] = []
-        encoder: nn.Module
+        encoder: EquivariantPointEncoder | SteerableGridEncoder | InvariantImageEncoder
         lowdim_encoder = LayoutEncoder(
             sym, lowdim, (cfg.scaled(cfg.lowdim_hidden),), cfg.scaled(cfg.lowdim_fields)
         )
@@ -78,7 +78,7 @@ class ObservationEncoder(nn.Module):
             else:
                 raise ValueError(f"no encoder for policy input {feature.key!r} (group action {action!r})")
             self.encoders[feature.key] = encoder
-            if action == "with_gripper":
+            if isinstance(encoder, InvariantImageEncoder):  # action "with_gripper"
                 invariant += encoder.out_features
                 self.invariant_keys.append(feature.key)
             else:
@@ -91,7 +91,8 @@ class ObservationEncoder(nn.Module):
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         batch = obs[LOWDIM].shape[0]
-        regular_parts, invariant_parts = [], []
+        regular_parts: list[torch.Tensor] = []
+        invariant_parts: list[torch.Tensor] = []
         for key, encoder in self.encoders.items():
             x = obs[key]
             features = encoder(x.flatten(0, 1)).unflatten(0, (batch, self.n_obs))  # (B, n_obs, F)

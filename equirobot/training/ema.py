@@ -27,5 +27,5 @@ class EMA:
         decay = self.decay(step)
         for averaged, current in zip(self.averaged.parameters(), self.model.parameters(), strict=True):
             averaged.lerp_(current.detach(), 1 - decay)
-        for averaged, current in zip(self.averaged.buffers(), self.model.buffers(), strict=True):
-            averaged.copy_(current)
+        for buffer, source in zip(self.averaged.buffers(), self.model.buffers(), strict=True):
+            buffer.copy_(source)

@@ -16,7 +16,10 @@ Training uses DDPM's noise schedule; sampling uses DDIM (deterministic, few step
 from __future__ import annotations
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler
+
+# From their modules: under TYPE_CHECKING `diffusers` re-exports the classes' dummy placeholders.
+from diffusers.schedulers.scheduling_ddim import DDIMScheduler
+from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
 from torch import nn
 
 from equirobot.data.inputs import ACTION, LOWDIM, action_layout, lowdim_layout
@@ -105,6 +108,8 @@ class DiffusionPolicy(Policy):
         """
         self.eval()
         cache_kernels(self)  # else the compiled graph expands every kernel on every call (1.8x)
-        self.obs_encoder = torch.compile(self.obs_encoder, dynamic=False)
-        self.denoiser = torch.compile(self.denoiser, dynamic=False)
+        # torch.compile returns an OptimizedModule, which forwards attribute access to the module it wraps;
+        # its stub types the result as a bare callable.
+        self.obs_encoder = torch.compile(self.obs_encoder, dynamic=False)  # type: ignore[assignment]
+        self.denoiser = torch.compile(self.denoiser, dynamic=False)  # type: ignore[assignment]
         return self
