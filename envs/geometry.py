@@ -47,12 +47,28 @@ def mat_to_rot6d(mat: np.ndarray) -> np.ndarray:
 
 
 def rot6d_to_mat(rot6d: np.ndarray) -> np.ndarray:
-    """(..., 6) -> (..., 3, 3): Gram-Schmidt on the two rows, third row by the cross product.
+    """(..., 6) -> (..., 3, 3): the nearest two orthonormal rows (polar projection), third by the cross.
 
-    Any 6-vector whose halves are not parallel maps to a valid rotation, so network outputs need no
-    normalisation before they are sent to the robot.
+    The two rows B (2 x 3) are replaced by the orthogonal polar factor U V^T of their SVD B = U S V^T, the
+    matrix with orthonormal rows nearest to B. Unlike Gram-Schmidt, which treats the first row
+    specially, it commutes with the scene group: polar(Q B P) = Q polar(B) P for orthogonal Q (the
+    rotation about z mixing the rows) and P (a reflection's mirror of the body frame), so the executed
+    orientation of a non-orthonormal network output turns exactly with the scene. Rows that are nearly
+    parallel or zero (an untrained network's output) fall back to Gram-Schmidt with the world axes as
+    the default, never NaNs or a singular matrix.
     """
     rot6d = np.asarray(rot6d, dtype=np.float64)
+    rows = rot6d.reshape(*rot6d.shape[:-1], 2, 3)
+    u, s, vt = np.linalg.svd(rows, full_matrices=False)
+    polar = u @ vt  # (..., 2, 3), orthonormal rows
+    r0, r1 = polar[..., 0, :], polar[..., 1, :]
+    proper = np.stack([r0, r1, np.cross(r0, r1)], axis=-2)
+    degenerate = (s[..., 1] <= 1e-6 * np.maximum(s[..., 0], 1e-12))[..., None, None]
+    return np.where(degenerate, _gram_schmidt(rot6d), proper)
+
+
+def _gram_schmidt(rot6d: np.ndarray) -> np.ndarray:
+    """The fallback of :func:`rot6d_to_mat` for degenerate rows: Gram-Schmidt, world axes by default."""
     a, b = rot6d[..., :3], rot6d[..., 3:]
     # Degenerate input (a ~ 0, or b parallel to a: an untrained network's output) falls back to the
     # world axes instead of producing NaNs or a singular matrix.

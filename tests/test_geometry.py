@@ -47,3 +47,13 @@ def test_rot6d_to_mat_orthonormalises_any_input():
 def test_yaw_and_wrap():
     assert yaw_of(rot_z(0.3)) == pytest.approx(0.3)
     assert wrap_angle(3 * np.pi / 2) == pytest.approx(-np.pi / 2)
+
+
+@pytest.mark.parametrize(
+    "rot6d", [np.zeros(6), [1, 0, 0, 2, 0, 0], [0, 0, 0, 0, 1, 0], [1e-9, 0, 0, 0, 0, 0]]
+)
+def test_rot6d_to_mat_keeps_degenerate_rows_finite_and_proper(rot6d):
+    mat = rot6d_to_mat(np.asarray(rot6d, dtype=np.float64))
+    assert np.isfinite(mat).all()
+    np.testing.assert_allclose(mat @ mat.T, np.eye(3), atol=1e-9)
+    assert np.linalg.det(mat) == pytest.approx(1.0)

@@ -119,3 +119,18 @@ def test_layouts_validate_and_permute():
     x = torch.arange(9.0)
     torch.testing.assert_close(pose.from_fields(pose.to_fields(x)), x)
     assert ABS_ACTION.concat(pose).size == 19
+
+
+def test_executed_orientation_turns_with_the_scene_for_any_rot6d(sym):
+    """What the env executes, rot6d_to_mat(a), must turn with the scene even when a's rows are not
+    orthonormal (a policy's raw output): rot6d_to_mat(g . a) = g . rot6d_to_mat(a), mirrors included."""
+    from equirobot_envs.geometry import rot6d_to_mat
+
+    rng = np.random.default_rng(3)
+    rotations = axis_angle_to_mat(rng.normal(size=(32, 3)))
+    raw = mat_to_rot6d(rotations) + 0.3 * rng.normal(size=(32, 6))  # rows off orthonormal, as trained nets
+    raw = torch.tensor(raw)
+    executed = torch.tensor(rot6d_to_mat(raw.numpy()))
+    for g in sym.elements:
+        turned = torch.tensor(rot6d_to_mat(T.act_on_rot6d(sym, g, raw).numpy()))
+        torch.testing.assert_close(turned, T.act_on_rotations(sym, g, executed), atol=1e-9, rtol=1e-9)
