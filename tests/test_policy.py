@@ -117,7 +117,7 @@ def test_rotation_augmentation_matches_the_group_action():
 
 
 # -- the sampler is equivariant -----------------------------------------------------------------------
-def _scene_policy(mode: str, sym_name: str) -> tuple[DiffusionPolicy, dict]:
+def _scene_policy(mode: str, sym_name: str, fit: bool = True) -> tuple[DiffusionPolicy, dict]:
     torch.manual_seed(0)
     shapes = (
         {"lowdim": [11], "point_cloud": [96, 6]}
@@ -138,7 +138,8 @@ def _scene_policy(mode: str, sym_name: str) -> tuple[DiffusionPolicy, dict]:
                 return np.concatenate([pos, rng.uniform(-1, 1, (n, 6)), rng.uniform(0, 0.04, (n, 2))], 1)
             return np.concatenate([pos, rng.uniform(0, 1, (n, 3))], 1)[:, None]
 
-    policy.fit(Stats())
+    if fit:
+        policy.fit(Stats())
     policy.eval()
     eef = torch.tensor(rng.uniform(-0.2, 0.2, (1, 2, 3)) + CENTER, dtype=torch.float32)
     rot = torch.tensor(
@@ -155,10 +156,21 @@ def _scene_policy(mode: str, sym_name: str) -> tuple[DiffusionPolicy, dict]:
     return policy, obs
 
 
-@pytest.mark.parametrize(("mode", "group"), [("point_cloud", "C8"), ("point_cloud", "D4"), ("voxels", "C4")])
-def test_whole_sampler_is_equivariant(mode, group):
-    """Turn the scene and the initial noise by g: the sampled action chunk turns by g."""
-    policy, obs = _scene_policy(mode, group)
+@pytest.mark.parametrize(
+    ("mode", "group", "fit"),
+    [
+        ("point_cloud", "C8", True),
+        ("point_cloud", "D4", True),
+        ("voxels", "C4", True),
+        ("point_cloud", "C8", False),
+    ],
+)
+def test_whole_sampler_is_equivariant(mode, group, fit):
+    """Turn the scene and the initial noise by g: the sampled action chunk turns by g.
+
+    Also straight from the constructor (``fit=False``): the symmetry axis is part of the model then too.
+    """
+    policy, obs = _scene_policy(mode, group, fit)
     sym = policy.sym
     noise = torch.randn(1, 8, 10)
     actions = policy.sample(obs, noise)

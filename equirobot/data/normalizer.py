@@ -70,18 +70,39 @@ def fit_statistics(spec: Spec, data: np.ndarray, center_xy: tuple[float, float])
     return offset.astype(np.float32), scale.astype(np.float32)
 
 
+def _channels(spec: Spec) -> int:
+    return sum(n for _, n in _expand(spec))
+
+
 class Normalizer(nn.Module):
-    """Per-key channel-wise affine normalisation; statistics are buffers (saved with the policy)."""
+    """Per-key channel-wise affine normalisation; statistics are buffers (saved with the policy).
 
-    def __init__(self, channels: Mapping[str, int]):
+    Each key's kinds and the symmetry axis are fixed at construction, so even before :meth:`fit` the
+    positions are centred on the axis (scale 1): an unfitted model is already equivariant about it.
+
+    Args:
+        specs: key -> its normalisation kinds, ``(("position", 3), ("rotation", 6), ...)``.
+        center_xy: the symmetry axis, world frame.
+    """
+
+    def __init__(self, specs: Mapping[str, Spec], center_xy: tuple[float, float] | list[float]):
         super().__init__()
-        self.keys = tuple(channels)
-        for key, n in channels.items():
-            self.register_buffer(f"{key}_offset", torch.zeros(n))
-            self.register_buffer(f"{key}_scale", torch.ones(n))
+        self.keys = tuple(specs)
+        self.specs = {key: tuple(spec) for key, spec in specs.items()}
+        self.center_xy = (float(center_xy[0]), float(center_xy[1]))
+        for key, spec in self.specs.items():
+            offset = torch.zeros(_channels(spec))
+            c = 0
+            for kind, n in _expand(spec):
+                if kind == "position":
+                    offset[c : c + 2] = torch.tensor(self.center_xy)
+                c += n
+            self.register_buffer(f"{key}_offset", offset)
+            self.register_buffer(f"{key}_scale", torch.ones(len(offset)))
 
-    def fit(self, key: str, spec: Spec, data: np.ndarray, center_xy: tuple[float, float]) -> None:
-        offset, scale = fit_statistics(spec, data, center_xy)
+    def fit(self, key: str, data: np.ndarray) -> None:
+        """Fit ``key``'s statistics on ``data`` (..., channels)."""
+        offset, scale = fit_statistics(self.specs[key], data, self.center_xy)
         getattr(self, f"{key}_offset").copy_(torch.from_numpy(offset))
         getattr(self, f"{key}_scale").copy_(torch.from_numpy(scale))
 

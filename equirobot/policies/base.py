@@ -138,21 +138,17 @@ class Policy(nn.Module):
         self.n_obs, self.n_action, self.horizon = config.n_obs_steps, config.n_action_steps, config.horizon
         # Fitted statistics for lowdim, actions and point clouds (positions); grids are scaled as declared.
         self._clouds = [f.key for f in spec.scene_features() if f.group_action == "point_cloud"]
-        channels = {LOWDIM: spec.shapes[LOWDIM][-1], ACTION: spec.action_dim}
-        channels.update({key: spec.shapes[key][-1] for key in self._clouds})
-        self.normalizer = Normalizer(channels)
-        self._scales = {f.key: f.scale for f in spec.scene_features() if f.key not in channels}
+        kinds = {LOWDIM: lowdim_norm(spec), ACTION: action_norm(spec)}
+        kinds |= {key: (("position", 3), ("identity", spec.shapes[key][-1] - 3)) for key in self._clouds}
+        self.normalizer = Normalizer(kinds, spec.center_xy)
+        self._scales = {f.key: f.scale for f in spec.scene_features() if f.key not in kinds}
         self.reset()
 
     # -- data ---------------------------------------------------------------------------------------
     def fit(self, dataset) -> None:
         """Fit what the method learns from the data before training (the normaliser's statistics)."""
-        center = (float(self.spec.center_xy[0]), float(self.spec.center_xy[1]))
-        self.normalizer.fit(LOWDIM, lowdim_norm(self.spec), dataset.statistics_data(LOWDIM), center)
-        self.normalizer.fit(ACTION, action_norm(self.spec), dataset.statistics_data(ACTION), center)
-        for key in self._clouds:  # world xyz, then colours (left as they are)
-            spec = (("position", 3), ("identity", self.spec.shapes[key][-1] - 3))
-            self.normalizer.fit(key, spec, dataset.statistics_data(key), center)
+        for key in self.normalizer.keys:
+            self.normalizer.fit(key, dataset.statistics_data(key))
 
     def normalize_obs(self, obs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Policy inputs -> network inputs: fitted keys by the normaliser, grids by their declared scale."""
