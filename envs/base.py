@@ -174,6 +174,9 @@ class TaskEnv(gym.Env):
         fresh = np.random.default_rng(int(self.np_random.integers(2**63)))
         self.scene.rng.bit_generator.state = fresh.bit_generator.state
         self.scene.reset()
+        self._held_action = np.asarray(self.pose_to_action(*self.eef_pose(), gripper=-1.0), dtype=np.float64)
+        if self.control == "delta":
+            self._held_action[:6] = 0.0
         return self._observe(), {"is_success": False}
 
     def step(self, action: np.ndarray):
@@ -183,14 +186,28 @@ class TaskEnv(gym.Env):
                 f"action of shape {action.shape} for control={self.control!r}; "
                 f"expected {self.action_space.shape}"
             )
+        held = not np.isfinite(action).all()
+        if held:
+            if self.config.nonfinite_action == "raise":
+                bad = np.flatnonzero(~np.isfinite(action)).tolist()
+                raise ValueError(
+                    f"non-finite action {action.tolist()} (entries {bad}); it was not executed. Make the env "
+                    "with nonfinite_action='hold' to hold the last valid target instead"
+                )
+            action = self._held_action
         action = np.clip(action, self.action_space.low, self.action_space.high)
+        self._held_action = action if self.control == "abs" else np.concatenate([np.zeros(6), action[6:]])
         self.scene.step(self._to_robosuite(action))
         # robosuite's lite physics ends a step on an integration, leaving body poses one substep behind
         # the state; recompute them so observations match the state (and a replay of it) exactly.
         self.scene.sim.forward()
         success = self.is_success()
         terminated = success and self.terminate_on_success
-        info = {"is_success": success, "action_abs": self._controller_target(action)}
+        info = {
+            "is_success": success,
+            "action_abs": self._controller_target(action),
+            "nonfinite_action": held,
+        }
         return self._observe(), float(success), terminated, False, info
 
     def render(self) -> np.ndarray | None:

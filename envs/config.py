@@ -14,6 +14,7 @@ from typing import Any
 from equirobot_envs.features import check_modes, control_mode
 from equirobot_envs.registry import resolve_task
 
+NONFINITE_ACTIONS = ("raise", "hold")
 SIZE_FIELDS = ("image_size", "n_points", "voxel_size", "heightmap_size", "point_cloud_camera_size")
 
 
@@ -40,6 +41,10 @@ class EnvConfig:
     """Depth cameras fused into point clouds and voxels."""
     point_cloud_camera_size: int = 112
     """Side of each of those depth images, pixels."""
+    nonfinite_action: str = "raise"
+    """What ``step`` does with an action holding NaN or infinity, which must never reach robosuite (one
+    NaN poisons its controller for the rest of the episode): ``raise`` a ValueError, or ``hold`` the
+    last valid target (abs: the last finite action; delta: no motion) and set ``info["nonfinite_action"]``."""
 
     def __post_init__(self) -> None:
         resolve_task(self.task)  # raises with the list of valid tasks
@@ -48,6 +53,8 @@ class EnvConfig:
         for name in SIZE_FIELDS:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.nonfinite_action not in NONFINITE_ACTIONS:
+            raise ValueError(f"nonfinite_action={self.nonfinite_action!r}; valid: {list(NONFINITE_ACTIONS)}")
         if not self.point_cloud_cameras and {"point_cloud", "voxels"} & set(self.obs):
             raise ValueError("point_cloud_cameras is empty but point clouds or voxels are requested")
 

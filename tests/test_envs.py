@@ -208,3 +208,26 @@ def test_async_vector_env_with_spawn():
         assert obs["object"].shape == (2, 14) and reward.shape == (2,)
     finally:
         envs.close()
+
+
+@pytest.mark.parametrize("control", ["abs", "delta"])
+def test_non_finite_actions_never_reach_the_controller(control, make_env):
+    """By default a NaN action is refused with an error; with nonfinite_action="hold" the last valid
+    target is held and info says so. Either way robosuite's controls stay finite."""
+    env = make_env("stack_d1", control=control)
+    obs, _ = env.reset(seed=0)
+    bad = env.action_space.sample()
+    bad[1] = np.nan
+    with pytest.raises(ValueError, match="non-finite action"):
+        env.step(bad)
+    assert np.isfinite(env.unwrapped.scene.sim.data.ctrl).all()
+
+    env = make_env("stack_d1", control=control, nonfinite_action="hold")
+    obs, _ = env.reset(seed=0)
+    start = env.unwrapped.eef_pose()[0]
+    still = env.unwrapped.pose_to_action(*env.unwrapped.eef_pose(), -1.0)
+    for t in range(40):
+        _, _, _, _, info = env.step(bad if t == 5 else still)
+        assert info["nonfinite_action"] == (t == 5)
+        assert np.isfinite(env.unwrapped.scene.sim.data.ctrl).all()
+    assert abs(env.unwrapped.eef_pose()[0][2] - start[2]) < 0.01  # the arm did not sag

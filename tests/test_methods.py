@@ -171,6 +171,18 @@ def test_batched_select_action_acts_for_each_env_as_alone(demos, tmp_path):  # n
     np.testing.assert_allclose(np.stack(together)[:, 1], alone(second, {0: 8, 2: 9}), atol=1e-5)
 
 
+def test_select_action_refuses_non_finite_observations_naming_the_key():
+    spec = DataSpec.from_features(["state"], "abs", EnvConfig(), 2, [0.0, 0.0])
+    policy = make_policy({"type": "bc"}, spec)
+    obs = {f.key: np.zeros((2, *f.shape(EnvConfig(), 2)), np.float32) for f in mode_features(["state"])}
+    obs["robot0_eef_quat"][:, 3] = 1
+    obs["object"][:, 6::7] = 1
+    assert policy.select_action(obs).shape == (2, 10)
+    obs["object"][1, 4] = np.nan
+    with pytest.raises(ValueError, match=r"observation 'object' is not finite at \[1, 4\]"):
+        policy.select_action(obs)
+
+
 def test_checkpoint_without_a_type_loads_as_the_diffusion_policy_it_is(demos, tmp_path):  # noqa: F811
     """Checkpoints written before the registry have no ``type``: they hold diffusion policies."""
     run = tmp_path / "run"

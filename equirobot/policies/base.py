@@ -37,6 +37,7 @@ from torch import nn
 from equirobot.data.inputs import ACTION, LOWDIM, DataSpec, action_norm, lowdim_norm, policy_inputs
 from equirobot.data.normalizer import Normalizer
 from equirobot.symmetry.group import SceneSymmetry
+from equirobot_envs.features import mode_features
 
 Batch = dict[str, Any]
 """``{"obs": {input: (B, n_obs, ...)}, "action": (B, horizon, A)}`` tensors (offline source)."""
@@ -141,6 +142,7 @@ class Policy(nn.Module):
         kinds = {LOWDIM: lowdim_norm(spec), ACTION: action_norm(spec)}
         kinds |= {key: (("position", 3), ("identity", spec.shapes[key][-1] - 3)) for key in self._clouds}
         self.normalizer = Normalizer(kinds, spec.center_xy)
+        self._read_keys = [f.key for f in mode_features(spec.modes) if f.is_policy_input]
         self._scales = {f.key: f.scale for f in spec.scene_features() if f.key not in kinds}
         self.reset()
 
@@ -211,7 +213,16 @@ class Policy(nn.Module):
 
     @torch.no_grad()
     def select_action(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Raw observations of B envs (every key (B, ...)) -> (B, A) actions; env i is row i."""
+        """Raw observations of B envs (every key (B, ...)) -> (B, A) actions; env i is row i.
+
+        A non-finite value in any observation the policy reads raises a ValueError naming the key and
+        the index: a NaN never becomes an action.
+        """
+        for key in self._read_keys:
+            value = np.asarray(obs[key]) if key in obs else None
+            if value is not None and value.dtype.kind == "f" and not np.isfinite(value).all():
+                index = np.argwhere(~np.isfinite(value))[0].tolist()
+                raise ValueError(f"observation {key!r} is not finite at {index}: {value[tuple(index)]}")
         inputs = policy_inputs(obs, self.spec)
         batch = len(inputs[LOWDIM])
         for i in range(batch):
