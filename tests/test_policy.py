@@ -1,6 +1,7 @@
 """The diffusion policy: data windows, normaliser, sampler equivariance, train/checkpoint/resume loop."""
 
 import csv
+import shutil
 import subprocess
 import sys
 
@@ -352,3 +353,38 @@ def test_eval_writes_tables_plot_and_videos_and_lists_missing_tasks(demos, tmp_p
     assert statuses["coffee_d2"] == "not built yet" and statuses["square_d2"] == "no checkpoint for this task"
     assert (tmp_path / "eval" / "success.png").exists() and (tmp_path / "eval" / "results.md").exists()
     assert len(list((tmp_path / "eval" / "videos").rglob("*.mp4"))) == 1
+
+
+# -- nothing silently wrong --------------------------------------------------------------------------
+def test_a_nan_in_the_dataset_is_named_before_training(demos, tmp_path):
+    bad = tmp_path / "bad.zarr"
+    shutil.copytree(demos, bad)
+    buffer = ReplayBuffer.open(bad, mode="r+")
+    actions = np.asarray(buffer["actions_abs"][:])
+    actions[5, 2] = np.nan
+    buffer["actions_abs"][:] = actions
+    result = equirobot("train", *tiny_train_overrides(bad), f"run_dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "'data/actions_abs' is not finite at step 5 (episode 0)" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run" / "checkpoints").exists()
+    info = equirobot("dataset", "info", str(bad), cwd=tmp_path)
+    assert info.returncode == 2 and "not finite at step 5" in info.stderr
+
+
+def test_training_stops_on_a_non_finite_loss_keeping_the_last_good_checkpoint(demos, tmp_path):
+    run = tmp_path / "run"
+    Trainer(train_config(demos, run, checkpoint_every=2), run).fit(until=2)
+    good = (run / "checkpoints" / "latest" / "policy.safetensors").read_bytes()
+    trainer = Trainer(train_config(demos, run, checkpoint_every=2), run)
+    forward = trainer.policy.forward
+
+    def poisoned(batch, generator=None):
+        loss, metrics = forward(batch, generator)
+        return loss * float("nan") if trainer.step == 3 else loss, metrics
+
+    trainer.policy.forward = poisoned  # type: ignore[method-assign]
+    trainer.model = trainer.policy
+    with pytest.raises(FloatingPointError, match="training stopped at step 3: loss is nan"):
+        trainer.fit()
+    assert (run / "checkpoints" / "latest" / "policy.safetensors").read_bytes() == good
+    assert all(torch.isfinite(v).all() for v in learned_state(trainer.policy).values())

@@ -17,6 +17,8 @@ def summarize(path: Path) -> dict:
     """Episode count, lengths, per-key shape/dtype, and per-dimension action ranges."""
     if path.suffix == ".zarr" or (path / "meta").exists():
         buffer = ReplayBuffer.open(path)
+        for key in buffer.keys:  # non-finite values, named by key, step and episode
+            buffer.check_finite(key, np.asarray(buffer[key][: buffer.n_steps]))
         lengths = np.diff(np.concatenate([[0], buffer.episode_ends]))
         keys = {k: (tuple(buffer[k].shape[1:]), str(buffer[k].dtype)) for k in buffer.keys}
         actions = {
@@ -32,6 +34,11 @@ def summarize(path: Path) -> dict:
             demos = [read_demo(f, name, path) for name in names]
         if not demos:
             raise DatasetError(f"{path}: no demos under 'data'")
+        for name, demo in zip(names, demos, strict=True):
+            for key, values in demo.arrays().items():
+                if values.dtype.kind == "f" and not np.isfinite(values).all():
+                    step = int(np.argmax(~np.isfinite(values.reshape(len(values), -1)).all(axis=1)))
+                    raise DatasetError(f"{path}: 'data/{name}/{key}' is not finite at step {step}")
         lengths = np.array([len(d) for d in demos])
         keys = {k: (v.shape[1:], str(v.dtype)) for k, v in demos[0].arrays().items()}
         actions = {

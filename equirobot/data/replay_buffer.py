@@ -128,6 +128,23 @@ class ReplayBuffer:
                     f"{self.path}: 'data/{key}' has {self[key].shape[0]} steps, episodes need {self.n_steps}"
                 )
 
+    def check_finite(self, key: str, values: np.ndarray) -> None:
+        """Raise DatasetError naming the first step (and its episode) where ``data/<key>`` is not finite.
+
+        ``values`` is ``data/<key>`` (or its first steps) as read; integer arrays cannot hold NaN.
+        """
+        values = np.asarray(values)
+        if values.dtype.kind != "f" or len(values) == 0:
+            return
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if bad.any():
+            step = int(np.argmax(bad))
+            episode = int(np.searchsorted(self.episode_ends, step, side="right"))
+            raise DatasetError(
+                f"{self.path}: 'data/{key}' is not finite at step {step} (episode {episode}); "
+                f"{int(bad.sum())} step(s) affected. Remove or re-collect those episodes"
+            )
+
     # -- writing ---------------------------------------------------------------------------------
     def add_episode(self, episode: dict[str, np.ndarray]) -> None:
         """Append one episode: every key, same length; ``episode_ends`` last (the commit)."""

@@ -51,17 +51,28 @@ class SequenceDataset(torch.utils.data.Dataset):
             raise DatasetError(f"{self.path}: no episodes")
         ends = buffer.episode_ends[:n_episodes]
         self.n_steps = int(ends[-1])
+        for f in features:  # stored as declared (equirobot_envs.features)?
+            if f.is_policy_input and np.dtype(buffer[f.key].dtype).kind != np.dtype(f.dtype).kind:
+                dtype = buffer[f.key].dtype
+                raise DatasetError(
+                    f"{self.path}: 'data/{f.key}' has dtype {dtype}, its feature declares {f.dtype}"
+                )
         self.actions = np.asarray(buffer[action_key][: self.n_steps], dtype=np.float32)
+        buffer.check_finite(action_key, self.actions)
         # Low-dim inputs come from the raw keys in one vectorised pass; scene views stay as stored.
         lowdim = tuple(f for f in features if f.group_action == "lowdim")
         raw = {f.key: np.asarray(buffer[f.key][: self.n_steps]) for f in lowdim}
+        for key, values in raw.items():
+            buffer.check_finite(key, values)
         self.inputs: dict[str, np.ndarray] = {LOWDIM: lowdim_input(raw, lowdim)}
         self._lazy: dict = {}
         self._features = {f.key: f for f in features if f.is_policy_input and f.group_action != "lowdim"}
         for key, feature in self._features.items():  # scene inputs are stored under their own names
             array = buffer[key]
             if array.nbytes * self.n_steps / max(array.shape[0], 1) <= IN_MEMORY_BYTES:
-                self.inputs[key] = scene_input(feature, np.asarray(array[: self.n_steps]))
+                values = np.asarray(array[: self.n_steps])
+                buffer.check_finite(key, values)
+                self.inputs[key] = scene_input(feature, values)
             else:
                 self._lazy[key] = array
         # Every window start, with the episode bounds it is clamped to.
