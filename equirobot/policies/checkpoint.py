@@ -29,6 +29,7 @@ from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
 from equirobot.data.inputs import DataSpec
+from equirobot.nn.fields import derived_buffer
 from equirobot.policies.base import Policy
 from equirobot.policies.registry import make_config, make_policy
 
@@ -39,19 +40,17 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, incomplete or does not match its config; names the path."""
 
 
-def _derived(key: str) -> bool:  # noqa: D401
-    """True for escnn's buffers computed from the architecture (basis samples, index maps): not saved."""
-    last = key.rsplit(".", 1)[-1]
-    return last in ("sampled_basis", "bias_expansion") or last.startswith(("in_indices_", "out_indices_"))
-
-
 def learned_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The state a checkpoint stores: parameters and learned buffers (normaliser, batch-norm statistics)."""
-    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items() if not _derived(k)}
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items() if not derived_buffer(k)}
 
 
 def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
-    """Load ``state`` into ``module``, naming every key that is missing, unexpected or of another shape."""
+    """Load ``state`` into ``module``, naming every key that is missing, unexpected or of another shape.
+
+    Derived buffers in ``state`` (older checkpoints saved escnn's expanded kernels) are ignored.
+    """
+    state = {k: v for k, v in state.items() if not derived_buffer(k)}
     expected = learned_state(module)
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
