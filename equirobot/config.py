@@ -55,8 +55,10 @@ class RolloutConfig(EnvConfig):
         super().__post_init__()
         if self.agent not in AGENTS:
             raise ValueError(f"agent={self.agent!r} is not an agent; valid: {sorted(AGENTS)}")
-        if self.episodes <= 0 or self.workers <= 0:
-            raise ValueError(f"episodes and workers must be positive, got {self.episodes}, {self.workers}")
+        if self.episodes <= 0:
+            raise ValueError(f"episodes must be positive, got {self.episodes}")
+        if self.workers <= 0:
+            raise ValueError(f"workers must be positive, got {self.workers}")
         if self.video_size <= 0 or self.video_episodes < 0:
             raise ValueError(
                 f"video_size must be positive and video_episodes >= 0, got {self.video_size}, "
@@ -98,8 +100,10 @@ class BenchExpertsConfig:
         unknown = [c for c in self.controls if c not in CONTROL_MODES]
         if unknown:
             raise ValueError(f"unknown control modes {unknown}; valid: {list(CONTROL_MODES)}")
-        if self.episodes <= 0 or self.workers <= 0:
-            raise ValueError(f"episodes and workers must be positive, got {self.episodes}, {self.workers}")
+        if self.episodes <= 0:
+            raise ValueError(f"episodes must be positive, got {self.episodes}")
+        if self.workers <= 0:
+            raise ValueError(f"workers must be positive, got {self.workers}")
 
 
 @dataclass
