@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from hydra.core.config_store import ConfigStore
 
 from equirobot.demos.agents import AGENTS
@@ -19,6 +20,23 @@ from equirobot.policies.registry import POLICIES, config_class, make_config
 from equirobot_envs.config import EnvConfig
 from equirobot_envs.features import CONTROL_MODES, OBS_MODES, check_modes
 from equirobot_envs.registry import config_name, get_task, resolve_task, task_specs
+
+
+def check_ranges(cfg: Any, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = ()) -> None:
+    """Raise a ValueError naming the first setting out of its range; numbers must be finite too.
+
+    A list setting (``down_dims=[...]``) is checked element by element and must not be empty.
+    """
+    for names, ok, what in (
+        (positive, lambda v: v > 0, "positive"),
+        (non_negative, lambda v: v >= 0, ">= 0"),
+    ):
+        for name in names:
+            value = getattr(cfg, name)
+            values = list(value) if isinstance(value, list | tuple) else [value]
+            if not values or not all(math.isfinite(v) and ok(v) for v in values):
+                each = " (each, non-empty)" if isinstance(value, list) else ""
+                raise ValueError(f"{name} must be {what}{each}, got {value}")
 
 
 def default_dataset(env: EnvConfig, n_demos: int) -> str:
@@ -55,15 +73,7 @@ class RolloutConfig(EnvConfig):
         super().__post_init__()
         if self.agent not in AGENTS:
             raise ValueError(f"agent={self.agent!r} is not an agent; valid: {sorted(AGENTS)}")
-        if self.episodes <= 0:
-            raise ValueError(f"episodes must be positive, got {self.episodes}")
-        if self.workers <= 0:
-            raise ValueError(f"workers must be positive, got {self.workers}")
-        if self.video_size <= 0 or self.video_episodes < 0:
-            raise ValueError(
-                f"video_size must be positive and video_episodes >= 0, got {self.video_size}, "
-                f"{self.video_episodes}"
-            )
+        check_ranges(self, positive=("episodes", "workers", "video_size"), non_negative=("video_episodes",))
 
 
 @dataclass
@@ -81,8 +91,7 @@ class BenchObsConfig(EnvConfig):
         unknown = [m for m in self.modes if m != "physics" and m not in OBS_MODES]
         if unknown:
             raise ValueError(f"unknown modes {unknown} to benchmark; valid: {['physics', *OBS_MODES]}")
-        if self.steps <= 0 or self.warmup < 0:
-            raise ValueError(f"steps must be positive and warmup >= 0, got {self.steps}, {self.warmup}")
+        check_ranges(self, positive=("steps",), non_negative=("warmup",))
 
 
 @dataclass
@@ -100,10 +109,7 @@ class BenchExpertsConfig:
         unknown = [c for c in self.controls if c not in CONTROL_MODES]
         if unknown:
             raise ValueError(f"unknown control modes {unknown}; valid: {list(CONTROL_MODES)}")
-        if self.episodes <= 0:
-            raise ValueError(f"episodes must be positive, got {self.episodes}")
-        if self.workers <= 0:
-            raise ValueError(f"workers must be positive, got {self.workers}")
+        check_ranges(self, positive=("episodes", "workers"))
 
 
 @dataclass
@@ -119,6 +125,7 @@ class CheckEquivarianceConfig:
 
         for name in self.groups:
             SceneSymmetry.from_name(name)  # raises on a malformed name
+        check_ranges(self, positive=("tolerance",))
 
 
 @dataclass
@@ -143,8 +150,9 @@ class BenchNetsConfig:
         from equirobot.symmetry.group import SceneSymmetry
 
         SceneSymmetry.from_name(self.group)
-        if min(self.threads, self.repeats, self.batch) <= 0:
-            raise ValueError("threads, repeats and batch must be positive")
+        numbers = ("threads", "repeats", "batch", "image_size", "image_widths", "voxel_size", "voxel_widths")
+        numbers += ("voxel_input_pool", "n_points", "out_fields", "horizon", "down_dims")
+        check_ranges(self, positive=numbers)
 
 
 @dataclass
@@ -173,11 +181,8 @@ class BenchPolicyConfig:
         unknown = [m for m in self.modes if m not in ("state", "point_cloud", "voxels")]
         if unknown:
             raise ValueError(f"bench policy times modes state, point_cloud, voxels; got {unknown}")
-        if (
-            min(self.threads, self.repeats, self.batch_size, self.visual_batch_size, *self.inference_steps)
-            <= 0
-        ):
-            raise ValueError("threads, repeats, batch sizes and inference_steps must be positive")
+        numbers = ("inference_steps", "threads", "repeats", "batch_size", "visual_batch_size", "n_points")
+        check_ranges(self, positive=(*numbers, "voxel_size"))
 
 
 @dataclass
@@ -195,11 +200,7 @@ class CollectConfig(EnvConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.n_demos <= 0 or self.workers <= 0 or self.max_attempts < 0:
-            raise ValueError(
-                f"n_demos and workers must be positive, max_attempts >= 0; got {self.n_demos}, "
-                f"{self.workers}, {self.max_attempts}"
-            )
+        check_ranges(self, positive=("n_demos", "workers"), non_negative=("max_attempts", "seed"))
 
     def out_path(self) -> str:
         return self.out or default_dataset(self, self.n_demos)
@@ -221,6 +222,9 @@ class DatasetViewConfig(DatasetConfig):
     size: int = 256
     camera: str = "agentview"
 
+    def __post_init__(self) -> None:
+        check_ranges(self, positive=("size",), non_negative=("demo",))
+
 
 @dataclass
 class GenerateConfig(CollectConfig):
@@ -237,8 +241,7 @@ class GenerateConfig(CollectConfig):
         super().__post_init__()
         from equirobot_envs.registry import SELECTIONS
 
-        if self.n_source <= 0:
-            raise ValueError(f"n_source must be positive, got {self.n_source}")
+        check_ranges(self, positive=("n_source",))
         if self.selection and self.selection not in SELECTIONS:
             raise ValueError(f"selection={self.selection!r}; valid: {list(SELECTIONS)} or empty")
 
@@ -314,21 +317,18 @@ class TrainConfig(EnvConfig):
             "checkpoint_every",
             "top_k",
         )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("eval_episodes", "eval_every", "max_episodes", "num_workers", "warmup_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("lr", "grad_clip"):
-            if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)}")
-        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        non_negative = ("eval_episodes", "eval_every", "max_episodes", "num_workers", "warmup_steps")
+        check_ranges(
+            self,
+            positive=(*positive, "lr", "grad_clip", "ema_power"),
+            non_negative=(*non_negative, "weight_decay"),
+        )
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device={self.device!r}; valid: auto, cpu, cuda")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device=cuda but no GPU is visible (device=auto uses one when there is)")
 
     def dataset_path(self) -> str:
         return self.dataset or default_dataset(self, 100) + ".zarr"
@@ -361,8 +361,11 @@ class EvalConfig:
             raise ValueError("give either checkpoint=<checkpoint or run folder> or checkpoints=[a,b,...]")
         if self.suite and self.suite != "mimicgen12":
             raise ValueError(f"suite={self.suite!r}; valid: mimicgen12")
-        if min(self.episodes, self.workers, self.threads) <= 0 or min(self.videos, self.inference_steps) < 0:
-            raise ValueError("episodes, workers and threads must be positive; videos, inference_steps >= 0")
+        check_ranges(
+            self,
+            positive=("episodes", "workers", "threads", "video_size"),
+            non_negative=("videos", "inference_steps"),
+        )
 
 
 SCHEMAS = {

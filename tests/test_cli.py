@@ -79,3 +79,48 @@ def test_misspelt_key_and_wrong_type_are_refused(tmp_path):
 def test_unknown_command_prints_usage():
     result = equirobot("fly")
     assert result.returncode == 2 and "commands:" in result.stderr and "rollout" in result.stderr
+
+
+RANGE_CASES = [
+    ("train", {"grad_clip": -1}, "grad_clip must be positive"),
+    ("train", {"grad_clip": 0}, "grad_clip must be positive"),
+    ("train", {"checkpoint_every": 0}, "checkpoint_every must be positive"),
+    ("train", {"log_every": 0}, "log_every must be positive"),
+    ("train", {"max_episodes": -1}, "max_episodes must be >= 0"),
+    ("train", {"top_k": 0}, "top_k must be positive"),
+    ("train", {"lr": -1}, "lr must be positive"),
+    ("train", {"lr": float("nan")}, "lr must be positive"),
+    ("train", {"weight_decay": -1}, "weight_decay must be >= 0"),
+    ("train", {"num_workers": -1}, "num_workers must be >= 0"),
+    (
+        "train",
+        {"policy": {"type": "diffusion", "kernel_size": 0}},
+        "kernel_size must be a positive odd number",
+    ),
+    ("train", {"policy": {"type": "diffusion", "down_fields": []}}, "down_fields must be a non-empty list"),
+    ("train", {"policy": {"type": "bc", "width": 0}}, "width must be positive"),
+    ("train", {"device": "cuda"}, "device=cuda but no GPU"),
+    ("eval", {"checkpoint": "x", "video_size": 0}, "video_size must be positive"),
+    ("collect", {"workers": 0}, "workers must be positive"),
+    ("bench_nets", {"image_widths": [4, 0]}, "image_widths must be positive"),
+    ("dataset_video", {"path": "x.hdf5", "size": 0}, "size must be positive"),
+]
+
+
+@pytest.mark.parametrize(("command", "values", "message"), RANGE_CASES)
+def test_every_numeric_setting_is_range_checked_at_start_up(command, values, message):
+    from equirobot.config import SCHEMAS
+
+    import torch
+
+    if "device" in values and torch.cuda.is_available():
+        pytest.skip("a GPU is visible here: device=cuda is valid")
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        SCHEMAS[command](**values)
+
+
+def test_a_bad_number_on_the_command_line_exits_2_without_a_traceback(tmp_path):
+    for args in (["train", "lr=nan"], ["eval", "checkpoint=x", "video_size=0"]):
+        result = equirobot(*args, f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+        assert result.returncode == 2 and "must be positive" in result.stderr, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
