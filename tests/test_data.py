@@ -11,6 +11,7 @@ import gymnasium as gym
 import h5py
 import numpy as np
 import pytest
+from test_cli import equirobot
 
 from equirobot.data.replay_buffer import DatasetError, ReplayBuffer
 from equirobot.data.robomimic_hdf5 import read_hdf5
@@ -248,3 +249,12 @@ def test_replay_restores_fixtures_moved_per_episode(tmp_path):
     task_env.set_state(demo.states[0])
     np.testing.assert_allclose(task_env.observe()["object"], demo.obs["object"][0], atol=1e-6)
     env.close()
+
+
+def test_render_refuses_a_file_without_demos(tmp_path):
+    empty = tmp_path / "empty.hdf5"
+    with h5py.File(empty, "w") as f:
+        f.create_group("data").attrs["env_args"] = json.dumps({"env_name": "equirobot/Stack-D0-v0"})
+    result = equirobot("dataset", "render", f"in={empty}", f"out={tmp_path / 'out.hdf5'}", cwd=tmp_path)
+    assert result.returncode == 2 and "no demos under 'data'" in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "out.hdf5").exists()

@@ -86,6 +86,8 @@ def run(cfg: DatasetRenderConfig) -> Path:
             raise DatasetError(f"{source}: missing group 'data'")
         env_args = json.loads(f["data"].attrs.get("env_args", "{}"))
         first = next((k for k in f["data"] if k.startswith("demo_")), None)
+        if first is None:
+            raise DatasetError(f"{source}: no demos under 'data': nothing to render")
         action_dim = f["data"][first]["actions"].shape[1] if first and "actions" in f["data"][first] else None
     env_id = task_of(env_args, source)
     control = "delta" if action_dim == 7 else "abs"
