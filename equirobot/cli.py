@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     from equirobot.config import register_schemas
     from equirobot.data.replay_buffer import DatasetError
     from equirobot.evaluation.engine import WorkerError
+    from equirobot.evaluation.evaluate import EvaluationFailed
     from equirobot.policies.checkpoint import CheckpointError
 
     register_schemas()
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         except (DatasetError, CheckpointError, FileExistsError) as error:  # bad input: nothing was done
             print(f"equirobot {name}: {error}", file=sys.stderr)
             sys.exit(2)
-        except (FloatingPointError, WorkerError) as error:  # the job failed part-way
+        except (FloatingPointError, WorkerError, EvaluationFailed) as error:  # the job failed part-way
             print(f"equirobot {name}: failed: {error}", file=sys.stderr)
             sys.exit(1)
 

@@ -416,3 +416,31 @@ def test_every_observation_mode_trains_through_the_trainer_and_acts(
     obs, _ = env.reset(seed=100_000)
     action = PolicyAgent(policy).act(obs)
     assert action.shape == (10,) and np.isfinite(action).all()
+
+
+def test_eval_refuses_mismatched_checkpoints_names_each_failure_and_exits_1(demos, tmp_path):
+    run = tmp_path / "run"
+    Trainer(train_config(demos, run, steps=2), run).fit()
+    out = tmp_path / "eval"
+    # Tried on the whole suite: NutAssembly and PickPlace have 4 objects, this Stack policy reads 2.
+    result = equirobot(
+        "eval", f"checkpoint={run}", "suite=mimicgen12", "episodes=1", "workers=1", "videos=0",
+        f"hydra.run.dir={out}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    rows = {r["task"]: r["status"] for r in csv.DictReader(open(out / "results.csv"))}
+    assert rows["stack_d1"] == "ok"
+    for task in ("nut_assembly_d0", "pick_place_d0"):
+        assert rows[task].startswith("failed:") and "the policy takes inputs" in rows[task]
+    assert "evaluations failed" in result.stderr and "Traceback" not in result.stderr
+    # Another eval into the same folder is refused and replaces nothing.
+    before = (out / "results.csv").read_bytes()
+    again = equirobot("eval", f"checkpoint={run}", "episodes=1", f"hydra.run.dir={out}", cwd=tmp_path)
+    assert again.returncode == 2 and "holds an earlier evaluation" in again.stderr
+    assert (out / "results.csv").read_bytes() == before
+    # A damaged checkpoint is a failed row with its cause, not a worker's traceback.
+    (run / "checkpoints" / "latest" / "policy.safetensors").write_bytes(b"truncated")
+    damaged = equirobot(
+        "eval", f"checkpoint={run}", "episodes=1", f"hydra.run.dir={tmp_path / 'e2'}", cwd=tmp_path
+    )
+    assert damaged.returncode == 1 and "unreadable weights" in damaged.stderr

@@ -20,7 +20,8 @@ from rich.table import Table
 
 from equirobot.config import EvalConfig
 from equirobot.data.robomimic_hdf5 import atomic_path
-from equirobot.evaluation.evaluate import evaluate_checkpoint
+from equirobot.evaluation.engine import WorkerError
+from equirobot.evaluation.evaluate import EvaluationFailed, evaluate_checkpoint
 from equirobot.policies.checkpoint import CheckpointError, read_config
 from equirobot_envs.registry import BENCHMARK, task_specs
 
@@ -63,6 +64,13 @@ def _suite_tasks() -> list[tuple[str, bool]]:
 def run(cfg: EvalConfig) -> list[dict]:
     """Evaluate every (task, checkpoint) pair; write results.csv/md/json, success.png and videos."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    earlier = [
+        p.name for p in (run_dir / f for f in ("results.csv", "results.md", "success.png")) if p.exists()
+    ]
+    if earlier:  # an eval never replaces another's results
+        raise FileExistsError(
+            f"{run_dir} holds an earlier evaluation ({earlier}); choose another hydra.run.dir"
+        )
     paths = [cfg.checkpoint] if cfg.checkpoint else cfg.checkpoints
     by_task: dict[str, list[tuple[str, Path]]] = {}
     for path in paths:
@@ -102,7 +110,8 @@ def run(cfg: EvalConfig) -> list[dict]:
                 ValueError,
                 RuntimeError,
             ) as error:  # e.g. another task's inputs
-                record(_row(task, method, protocol, folder, status=f"failed: {error}"))
+                cause = str(error).strip().splitlines()[-1] if isinstance(error, WorkerError) else str(error)
+                record(_row(task, method, protocol, folder, status=f"failed: {cause}"))
                 continue
             low, high = result.interval
             record(
@@ -119,6 +128,12 @@ def run(cfg: EvalConfig) -> list[dict]:
                 )
             )  # fmt: skip
     _print_results(run_dir, rows)
+    failed = [r for r in rows if str(r.get("status", "")).startswith("failed")]
+    if failed:
+        raise EvaluationFailed(
+            f"{len(failed)} of {len(rows)} evaluations failed: "
+            + "; ".join(f"{r['task']} {r['protocol']}: {r['status']}" for r in failed)
+        )
     return rows
 
 

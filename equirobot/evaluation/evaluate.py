@@ -15,12 +15,18 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from equirobot.data.inputs import DataSpec
 from equirobot.evaluation.engine import RolloutEngine
-from equirobot.policies.checkpoint import load_policy, read_config
+from equirobot.policies.checkpoint import CheckpointError, load_policy, read_config
 from equirobot_envs.config import EnvConfig
+from equirobot_envs.features import mode_features
 from equirobot_envs.registry import get_task
 
 EVAL_SEED = 100_000
+
+
+class EvaluationFailed(RuntimeError):
+    """Some requested evaluations failed; their rows in the results say why."""
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -75,6 +81,13 @@ def evaluate_checkpoint(
     } if video_dir else {}  # fmt: skip
     overrides = {"inference_steps": inference_steps} if inference_steps else {}
     policy = load_policy(checkpoint, overrides=overrides)
+    spec = get_task(task)
+    n_objects = len(spec.objects) if "object" in {f.key for f in mode_features(env.obs)} else 0
+    offered = DataSpec.from_features(env.obs, env.control, env, n_objects, list(spec.workspace.center[:2]))
+    if offered.shapes != policy.spec.shapes:  # refused before any rollout
+        raise CheckpointError(
+            f"{checkpoint}: the policy takes inputs {policy.spec.shapes}, task {task} gives {offered.shapes}"
+        )
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     progress = tqdm(total=episodes, desc=f"eval {task}", unit="episode", leave=False)
