@@ -74,7 +74,7 @@ def test_killed_collection_resumes_without_losing_demos(tmp_path):
         "from equirobot.cli import main; main()",
         "collect",
         "task=stack_d0",
-        "n_demos=4",
+        "n_demos=30",  # still running when killed
         "workers=1",
         "obs=[state]",
         f"out={out}",
@@ -86,8 +86,19 @@ def test_killed_collection_resumes_without_losing_demos(tmp_path):
     deadline = time.time() + 300
     while time.time() < deadline and len(list(parts.glob("seed_*.npz"))) < 2:
         time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
+    # A second collection of the same out= is refused while the first runs.
+    second = equirobot(
+        "collect", "task=stack_d0", "n_demos=4", f"out={out}", f"hydra.run.dir={tmp_path}/run2"
+    )
+    assert second.returncode == 2 and "another collection" in second.stderr, second.stderr[-2000:]
+    workers = _children(process.pid)
+    assert workers, "collect runs its episodes in worker processes"
+    os.kill(process.pid, signal.SIGKILL)  # the parent only, as `kill -9 <pid>` does
     process.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), "workers die with their parent"
     finished = sorted(p.name for p in parts.glob("seed_*.npz"))
     assert len(finished) >= 2, "the first run finished some demos before it was killed"
     assert not out.with_suffix(".hdf5").exists() and not out.with_suffix(".zarr").exists()
@@ -102,6 +113,53 @@ def test_killed_collection_resumes_without_losing_demos(tmp_path):
     for demo, name in zip(demos, finished, strict=False):
         with np.load(io_bytes(saved[name])) as part:
             np.testing.assert_array_equal(demo.actions, part["actions"])
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_kill_while_committing_the_outputs_is_completed_by_the_rerun(tmp_path, monkeypatch):
+    """Killed after <out>.hdf5 is renamed into place but before the zarr exists: the rerun of the same
+    command completes the pair (the parts stay until both outputs exist); stale temporaries go."""
+    from equirobot.demos import collect as collecting
+
+    out, kwargs = tmp_path / "pair", {"obs": ("state",), "control": "abs"}
+
+    def killed(path, demos):
+        raise KeyboardInterrupt  # stands in for a kill at this point: nothing after it runs
+
+    monkeypatch.setattr(collecting, "_write_zarr", killed)
+    with pytest.raises(KeyboardInterrupt):
+        collect("equirobot/Stack-D0-v0", kwargs, out, n_demos=2, workers=1)
+    assert out.with_suffix(".hdf5").exists() and not out.with_suffix(".zarr").exists()
+    assert out.with_suffix(".parts").is_dir()
+    stale = tmp_path / ".pair.zarr.tmp-999999"
+    stale.mkdir()
+    monkeypatch.undo()
+    report = collect("equirobot/Stack-D0-v0", kwargs, out, n_demos=2, workers=1)
+    assert report.demos == 2 and report.zarr.exists() and report.hdf5.exists()
+    assert not out.with_suffix(".parts").exists() and not stale.exists()
+    assert ReplayBuffer.open(report.zarr).n_episodes == 2 and len(read_hdf5(report.hdf5)[0]) == 2
+    with pytest.raises(FileExistsError, match="exists"):  # complete now: never overwritten
+        collect("equirobot/Stack-D0-v0", kwargs, out, n_demos=2, workers=1)
 
 
 def io_bytes(data: bytes):

@@ -5,15 +5,24 @@ failure marker (``seed_<s>.fail``), each written under a temporary name and rena
 collection therefore resumes where it stopped and loses no finished demo. The dataset keeps the first
 ``n_demos`` successful seeds in seed order (the same dataset however the workers were scheduled), and
 is written as ``<out>.hdf5`` and ``<out>.zarr``, each complete or absent.
+
+Faults. One collection writes an ``out`` at a time: ``<out>.lock`` is held (``flock``) for the whole run
+and a second one is refused. The pair of outputs is committed from the parts, which are removed only
+after both outputs are in place: a run killed at any stage leaves ``<out>.parts/`` and a rerun of the
+same command completes the pair (any output already renamed into place is rebuilt from the parts,
+which hold everything). Temporary files of killed runs (``.*.tmp-<pid>``) are removed on the next run.
+Workers die with the process (see ``equirobot.evaluation.engine``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
@@ -95,10 +104,42 @@ def collect(
 ) -> CollectionReport:
     """Collect ``n_demos`` successful episodes of ``agent``; see the module docstring."""
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out.with_suffix(".lock")):
+        return _collect(env_id, env_kwargs, out, n_demos, workers, seed, max_attempts, agent, agent_kwargs)
+
+
+@contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock`` (released when the process dies), or refuse."""
+    with open(lock, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise FileExistsError(
+                f"{lock}: another collection (pid {f.read().strip() or '?'}) writes this out="
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _collect(
+    env_id, env_kwargs, out, n_demos, workers, seed, max_attempts, agent, agent_kwargs
+) -> CollectionReport:
     hdf5, zarr_path, parts = out.with_suffix(".hdf5"), out.with_suffix(".zarr"), out.with_suffix(".parts")
-    for path in (hdf5, zarr_path):
-        if path.exists():
-            raise FileExistsError(f"{path} exists; remove it or choose another out=")
+    for stale in [*out.parent.glob(f".{out.name}.*.tmp-*"), *parts.glob(".*.tmp*")]:  # killed runs' leftovers
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    if not parts.exists():
+        for path in (hdf5, zarr_path):
+            if path.exists():
+                raise FileExistsError(f"{path} exists; remove it or choose another out=")
     parts.mkdir(parents=True, exist_ok=True)
     max_attempts = max_attempts or 3 * n_demos + 10
     successes, failures = _done_seeds(parts)
@@ -135,6 +176,9 @@ def collect(
             f"{max_attempts}); parts kept in {parts}, run again with a larger max_attempts"
         )
     env_args = {"env_name": env_id, "type": "equirobot", "env_kwargs": env_kwargs, "agent": agent}
+    for path in (hdf5, zarr_path):  # renamed into place by a run killed before it removed the parts
+        if path.exists():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
     write_hdf5(hdf5, (_load_part(parts / f"seed_{s:06d}.npz") for s in chosen), env_args)
     _write_zarr(zarr_path, (_load_part(parts / f"seed_{s:06d}.npz") for s in chosen))
     attempts = sum(1 for s in attempted if s <= chosen[-1])  # the attempts it took to reach n_demos
@@ -145,8 +189,6 @@ def collect(
 def _write_zarr(path: Path, demos: Iterator[Demo]) -> None:
     """The zarr replay buffer of the demos, built under a temporary name and renamed when complete."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
     buffer = ReplayBuffer.create(tmp)
     for demo in demos:
         buffer.add_episode({k.removeprefix("obs/"): v for k, v in demo.arrays().items()})
