@@ -119,13 +119,17 @@ class CheckEquivarianceConfig:
     groups: list[str] = field(default_factory=lambda: ["C8", "D4"])
     tolerance: float = 1e-4
     """Largest relative error accepted on the elements where equivariance is exact."""
+    policies: bool = True
+    """Also check whole diffusion policies per observation mode (normaliser, encoder, sampler)."""
+    threads: int = 2
+    """torch CPU threads."""
 
     def __post_init__(self) -> None:
         from equirobot.symmetry.group import SceneSymmetry
 
         for name in self.groups:
             SceneSymmetry.from_name(name)  # raises on a malformed name
-        check_ranges(self, positive=("tolerance",))
+        check_ranges(self, positive=("tolerance", "threads"))
 
 
 @dataclass
@@ -151,8 +155,9 @@ class BenchNetsConfig:
 
         SceneSymmetry.from_name(self.group)
         numbers = ("threads", "repeats", "batch", "image_size", "image_widths", "voxel_size", "voxel_widths")
-        numbers += ("voxel_input_pool", "n_points", "out_fields", "horizon", "down_dims")
-        check_ranges(self, positive=numbers)
+        check_ranges(
+            self, positive=(*numbers, "voxel_input_pool", "n_points", "out_fields", "horizon", "down_dims")
+        )
 
 
 @dataclass

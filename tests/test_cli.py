@@ -109,9 +109,9 @@ RANGE_CASES = [
 
 @pytest.mark.parametrize(("command", "values", "message"), RANGE_CASES)
 def test_every_numeric_setting_is_range_checked_at_start_up(command, values, message):
-    from equirobot.config import SCHEMAS
-
     import torch
+
+    from equirobot.config import SCHEMAS
 
     if "device" in values and torch.cuda.is_available():
         pytest.skip("a GPU is visible here: device=cuda is valid")

@@ -444,3 +444,21 @@ def test_eval_refuses_mismatched_checkpoints_names_each_failure_and_exits_1(demo
         "eval", f"checkpoint={run}", "episodes=1", f"hydra.run.dir={tmp_path / 'e2'}", cwd=tmp_path
     )
     assert damaged.returncode == 1 and "unreadable weights" in damaged.stderr
+
+
+def test_check_equivariance_reports_the_subgroup_each_policy_mode_is_exact_on():
+    """state and point-cloud policies are exact for all of C8 and D4; grid inputs only for the elements
+    that map the grid onto itself (C4 of C8; all of D4), in the normaliser, encoder and whole sampler."""
+    from equirobot.commands.check_equivariance import policy_rows
+
+    for group, grid_subgroup in (("C8", "C4"), ("D4", "D4 (all of it)")):
+        rows = {
+            (mode, part): exact
+            for _, mode, part, _, exact in policy_rows(SceneSymmetry.from_name(group), 1e-4)
+        }
+        for mode in ("state", "point_cloud"):
+            assert all(
+                rows[(mode, p)] == f"{group} (all of it)" for p in ("normaliser", "encoder", "sampler")
+            )
+        for mode in ("voxels", "heightmap", "rgb"):
+            assert rows[(mode, "sampler")] == grid_subgroup and rows[(mode, "encoder")] == grid_subgroup

@@ -153,3 +153,30 @@ def act_on_top_down(sym: SceneSymmetry, g: GroupElement, image: torch.Tensor) ->
     Rows run from +y (top) to -y, so the row axis is flipped to index y increasingly before rotating.
     """
     return act_on_grid(sym, g, image.flip(-2), -1, -2).flip(-2)
+
+
+def act_on_quantities(
+    sym: SceneSymmetry, g: GroupElement, x: torch.Tensor, quantities: tuple[str, ...] | list[str], center
+) -> torch.Tensor:
+    """(..., D) a vector of declared quantities (``equirobot_envs.features``), positions about ``center``.
+
+    Positions turn about the axis, vectors as displacements, axis-angles as pseudo-vectors, rot6d as
+    the top rows of a body orientation, scalars stay; quaternions are not policy quantities (rot6d).
+    """
+    acts = {
+        "position": lambda v: act_on_positions(sym, g, v, center),
+        "vector": lambda v: act_on_vectors(sym, g, v),
+        "axis_angle": lambda v: act_on_axis_angle(sym, g, v),
+        "rot6d": lambda v: act_on_rot6d(sym, g, v),
+        "scalar": lambda v: v,
+    }
+    sizes = {"position": 3, "vector": 3, "axis_angle": 3, "rot6d": 6, "scalar": 1}
+    parts, c = [], 0
+    for quantity in quantities:
+        if quantity not in acts:
+            raise ValueError(f"no action on quantity {quantity!r}; valid: {list(acts)}")
+        parts.append(acts[quantity](x[..., c : c + sizes[quantity]]))
+        c += sizes[quantity]
+    if c != x.shape[-1]:
+        raise ValueError(f"quantities {list(quantities)} cover {c} channels, the vector has {x.shape[-1]}")
+    return torch.cat(parts, dim=-1)

@@ -37,6 +37,6 @@ class EMA:
         for name, current in self.model.named_parameters():
             averaged[name].lerp_(current.detach(), 1 - decay)
         buffers = dict(self.averaged.named_buffers())
-        for name, current in self.model.named_buffers():
+        for name, source in self.model.named_buffers():
             if not derived_buffer(name):
-                buffers[name].copy_(current)
+                buffers[name].copy_(source)
