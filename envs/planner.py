@@ -1,0 +1,519 @@
+"""One planner for the Panda: a task's expert as data, a plan of object-centric steps.
+
+A plan is a sequence of steps, each relative to one object of the task (MimicGen's subtask segments):
+
+* :class:`Pick`: grasp an object; the grasps are gripper-site poses in the object's frame.
+* :class:`Place`: put the held object at a pose in another object's frame (on a cube, into a holder).
+* :class:`Reach`: move the gripper site through poses in an object's frame with a fixed gripper command
+  (press a button, pull a drawer, push a lid shut).
+
+:func:`plan_expert` turns a plan into a task's ``expert``: a generator of
+:class:`~equirobot_envs.experts.Waypoint` s that :class:`~equirobot_envs.experts.ScriptedExpert` follows
+unchanged. Each step reads the object poses at the moment it starts (where the cube really is after the
+last step), so the plan itself holds no world coordinates.
+
+The :class:`Planner` owns the hand: which geoms are the hand and its fingers (read from the loaded model,
+never a box model), :func:`grasped` (both finger pads touch the object), inverse kinematics of the arm
+(damped least squares on MuJoCo's site Jacobian), and collision checks with MuJoCo's own distance query
+(``mj_geomDistance``) on a private ``MjData`` with the arm placed at the candidate pose. For every step
+it orders the candidate poses (each grasp, turned by the object's symmetry and by the hand's half turn)
+by how far the wrist must turn, and takes the first one that the arm reaches and whose approach is clear
+of the scene; a grasp that did not take is retried with the next candidate.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from equirobot_envs.experts import CLOSED, OPEN, Waypoint
+from equirobot_envs.geometry import rot_z
+
+log = logging.getLogger(__name__)
+
+HAND_BODY_PREFIXES = ("gripper0_", "robot0_link7", "robot0_right_hand")
+ROBOT_BODY_PREFIXES = ("robot0_", "gripper0_", "fixed_mount0_")
+ARM_JOINTS = 7
+FINGER_OPEN = 0.04  # finger joint travel of the open Panda hand
+JOINT_MARGIN = 0.03  # radians kept from every joint limit
+IK_POS_TOL, IK_ROT_TOL = 0.004, 0.03  # metres, radians: what counts as reached
+CLEARANCE = 0.004  # metres the open hand keeps from every obstacle on its approach
+NEAR = 0.02  # metres: clearances beyond this are reported as NEAR
+
+
+class PlanningError(ValueError):
+    """No candidate pose of a step is reachable (or none is clear of the scene, when that is required)."""
+
+
+def pose(pos: Sequence[float] = (0.0, 0.0, 0.0), rot: np.ndarray | None = None) -> np.ndarray:
+    """A (4, 4) homogeneous transform."""
+    out = np.eye(4)
+    out[:3, 3] = pos
+    if rot is not None:
+        out[:3, :3] = rot
+    return out
+
+
+def turn_z(angle: float) -> np.ndarray:
+    """(4, 4): a turn about the z axis."""
+    return pose(rot=rot_z(angle))
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle (radians) of the rotation between two (3, 3) orientations."""
+    return float(np.arccos(np.clip((np.trace(a.T @ b) - 1) / 2, -1.0, 1.0)))
+
+
+def _rot_error(target: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """World-frame rotation vector taking ``current`` to ``target`` (both (3, 3))."""
+    r = target @ current.T
+    angle = np.arccos(np.clip((np.trace(r) - 1) / 2, -1.0, 1.0))
+    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    if angle < 1e-6:
+        return 0.5 * axis
+    if np.pi - angle < 1e-4:  # half turn: the axis is the eigenvector of eigenvalue 1
+        w, v = np.linalg.eigh((r + r.T) / 2)
+        return angle * v[:, np.argmax(w)]
+    return angle * axis / (2 * np.sin(angle))
+
+
+def _subtree_bodies(model: mujoco.MjModel, root: int) -> set[int]:
+    bodies = {root}
+    for b in range(root + 1, model.nbody):
+        if model.body_parentid[b] in bodies:
+            bodies.add(b)
+    return bodies
+
+
+def _collision_geoms(model: mujoco.MjModel, bodies: set[int]) -> list[int]:
+    return [
+        g
+        for g in range(model.ngeom)
+        if model.geom_bodyid[g] in bodies and (model.geom_contype[g] or model.geom_conaffinity[g])
+    ]
+
+
+def _body_named(model: mujoco.MjModel, prefixes: tuple[str, ...]) -> set[int]:
+    return {b for b in range(model.nbody) if model.body(b).name.startswith(prefixes)}
+
+
+def _scene(env):
+    """The robosuite scene of a TaskEnv, or the scene itself."""
+    return getattr(env, "scene", env)
+
+
+def body_name(env, name: str) -> str:
+    """The MuJoCo body of an object key (of the task, or of a :class:`TableScene`), else ``name`` itself."""
+    objects = getattr(getattr(env, "task", None), "objects", {})
+    if name in objects:
+        return objects[name]
+    scene = _scene(env)
+    for group in ("objects", "fixtures"):
+        named = getattr(scene, group, None)
+        if isinstance(named, dict) and name in named:
+            return named[name].root_body
+    return name
+
+
+def body_position(env, name: str) -> np.ndarray:
+    """World position (3,) of an object (key or MuJoCo body name)."""
+    scene = _scene(env)
+    return scene.sim.data.body_xpos[scene.sim.model.body_name2id(body_name(env, name))].copy()
+
+
+def body_geoms(env, body: str) -> list[int]:
+    """Collision geoms of a body and everything attached below it (object keys map to their body)."""
+    scene = _scene(env)
+    model = scene.sim.model._model
+    return _collision_geoms(model, _subtree_bodies(model, scene.sim.model.body_name2id(body_name(env, body))))
+
+
+def _touching(model: mujoco.MjModel, data: mujoco.MjData, a: set[int], b: set[int]) -> bool:
+    for i in range(data.ncon):
+        g1, g2 = data.contact[i].geom1, data.contact[i].geom2
+        if (g1 in a and g2 in b) or (g1 in b and g2 in a):
+            return True
+    return False
+
+
+def grasped(env, body: str | Sequence[int], tolerant: bool = False) -> bool:
+    """Whether the hand grasps an object: a left-finger pad and a right-finger pad both touch it.
+
+    ``body``: an object key of the task, a MuJoCo body name (its subtree counts), or geom ids.
+    ``tolerant`` (MimicGen's mug grasp): one finger's pad and the other finger's body also count.
+    """
+    scene = _scene(env)
+    model, data = scene.sim.model._model, scene.sim.data._data
+    geoms = set(body_geoms(env, body) if isinstance(body, str) else body)
+    hand = scene.robots[0].gripper["right"].important_geoms
+    ids = {k: {model.geom(n).id for n in names} for k, names in hand.items()}
+    left, right = (
+        _touching(model, data, ids["left_fingerpad"], geoms),
+        _touching(model, data, ids["right_fingerpad"], geoms),
+    )
+    if left and right:
+        return True
+    if not tolerant:
+        return False
+    return (left and _touching(model, data, ids["right_finger"], geoms)) or (
+        right and _touching(model, data, ids["left_finger"], geoms)
+    )
+
+
+def in_contact(env, a: str, b: str) -> bool:
+    """Whether any collision geom of body (or object key) ``a`` touches one of ``b``."""
+    scene = _scene(env)
+    model, data = scene.sim.model._model, scene.sim.data._data
+    return _touching(model, data, set(body_geoms(env, a)), set(body_geoms(env, b)))
+
+
+class Planner:
+    """Inverse kinematics and collision queries for the Panda of one env, on a private ``MjData``.
+
+    The model is the env's own (so fixtures a reset moved are where they are); the data is a copy that
+    the queries overwrite, so planning never disturbs the simulation.
+    """
+
+    def __init__(self, env):
+        self.env = env
+        self.model: mujoco.MjModel = env.scene.sim.model._model
+        self.live: mujoco.MjData = env.scene.sim.data._data
+        self.data = mujoco.MjData(self.model)
+        robot = env.scene.robots[0]
+        self.qpos_ids = np.asarray(robot._ref_joint_pos_indexes)[:ARM_JOINTS]
+        self.dof_ids = np.asarray(robot._ref_joint_vel_indexes)[:ARM_JOINTS]
+        self.finger_ids = np.asarray(robot._ref_gripper_joint_pos_indexes["right"])
+        self.site = robot.eef_site_id["right"]
+        joints = self.model.dof_jntid[self.dof_ids]
+        self.low = self.model.jnt_range[joints, 0] + JOINT_MARGIN
+        self.high = self.model.jnt_range[joints, 1] - JOINT_MARGIN
+        robot_bodies = _body_named(self.model, ROBOT_BODY_PREFIXES)
+        self.hand_geoms = _collision_geoms(self.model, _body_named(self.model, HAND_BODY_PREFIXES))
+        self.robot_geoms = set(_collision_geoms(self.model, robot_bodies))
+        self.scene_geoms = [
+            g for g in _collision_geoms(self.model, set(range(self.model.nbody))) if g not in self.robot_geoms
+        ]
+        self._hand_set, self._scene_set = set(self.hand_geoms), set(self.scene_geoms)
+        # The model the collision queries run on: the env's, its hand geoms with a NEAR margin.
+        self.query = copy.copy(self.model)
+        self.query.geom_margin[self.hand_geoms] = NEAR
+
+    # -- kinematics -------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        """Copy the live state into the private data."""
+        self.data.qpos[:] = self.live.qpos
+        self.data.qvel[:] = 0
+        if self.model.nmocap:
+            self.data.mocap_pos[:], self.data.mocap_quat[:] = self.live.mocap_pos, self.live.mocap_quat
+
+    def ik(self, target: np.ndarray, q0: np.ndarray | None = None, iterations: int = 150) -> tuple:
+        """Arm joint angles placing the gripper site at ``target`` (4, 4), by damped least squares.
+
+        Starts from ``q0`` (default: the arm's configuration now) and keeps every joint
+        ``JOINT_MARGIN`` inside its limits. Returns ``(q, position error, rotation error)``.
+        """
+        self._sync()
+        q = self.live.qpos[self.qpos_ids].copy() if q0 is None else q0.copy()
+        jac_p, jac_r = np.zeros((3, self.model.nv)), np.zeros((3, self.model.nv))
+        for _ in range(iterations):
+            self.data.qpos[self.qpos_ids] = q
+            mujoco.mj_kinematics(self.model, self.data)
+            mujoco.mj_comPos(self.model, self.data)
+            pos = self.data.site_xpos[self.site]
+            rot = self.data.site_xmat[self.site].reshape(3, 3)
+            err = np.concatenate([target[:3, 3] - pos, _rot_error(target[:3, :3], rot)])
+            if np.linalg.norm(err[:3]) < 1e-4 and np.linalg.norm(err[3:]) < 1e-3:
+                break
+            mujoco.mj_jacSite(self.model, self.data, jac_p, jac_r, self.site)
+            jac = np.vstack([jac_p[:, self.dof_ids], jac_r[:, self.dof_ids]])
+            # Weight rotation by 0.2 m: one radian counts like 20 cm of the fingertips' travel.
+            weight = np.array([1, 1, 1, 0.2, 0.2, 0.2])
+            jw = jac * weight[:, None]
+            dq = jw.T @ np.linalg.solve(jw @ jw.T + 1e-4 * np.eye(6), err * weight)
+            scale = min(1.0, 0.3 / (np.abs(dq).max() + 1e-12))
+            q = np.clip(q + scale * dq, self.low, self.high)
+        self.data.qpos[self.qpos_ids] = q
+        mujoco.mj_kinematics(self.model, self.data)
+        pos, rot = self.data.site_xpos[self.site], self.data.site_xmat[self.site].reshape(3, 3)
+        return q, float(np.linalg.norm(target[:3, 3] - pos)), _angle(target[:3, :3], rot)
+
+    def reach(self, target: np.ndarray, q0: np.ndarray | None = None) -> np.ndarray | None:
+        """Joint angles that reach ``target`` within the IK tolerances, else None."""
+        q, pos_err, rot_err = self.ik(target, q0)
+        if pos_err > IK_POS_TOL or rot_err > IK_ROT_TOL:  # a local minimum: try again from the home pose
+            q, pos_err, rot_err = self.ik(target, self.env.scene.robots[0].init_qpos[:ARM_JOINTS])
+        return q if pos_err <= IK_POS_TOL and rot_err <= IK_ROT_TOL else None
+
+    # -- collisions -------------------------------------------------------------------------------
+    def clearance(self, q: np.ndarray, fingers: float = FINGER_OPEN, ignore: Sequence[int] = ()) -> float:
+        """Least distance (m) from the hand at arm angles ``q`` to the scene; negative: penetration.
+
+        ``fingers``: finger joint opening; ``ignore``: scene geoms that do not count (the object being
+        grasped). Distances beyond ``NEAR`` are reported as ``NEAR``. MuJoCo's own contact detection
+        (``mj_collision``) on a model copy whose hand geoms carry a ``NEAR`` margin finds every pair
+        closer than that, with its signed distance.
+        """
+        self._sync()
+        self.data.qpos[self.qpos_ids] = q
+        self.data.qpos[self.finger_ids] = [fingers, -fingers]
+        self.query.body_pos[:], self.query.body_quat[:] = self.model.body_pos, self.model.body_quat
+        mujoco.mj_kinematics(self.query, self.data)
+        mujoco.mj_collision(self.query, self.data)
+        ignored, hand, scene = set(ignore), self._hand_set, self._scene_set
+        best = NEAR
+        for i in range(self.data.ncon):
+            contact = self.data.contact[i]
+            g1, g2 = contact.geom1, contact.geom2
+            if ((g1 in hand and g2 in scene) or (g2 in hand and g1 in scene)) and not {g1, g2} & ignored:
+                best = min(best, float(contact.dist))
+        return best
+
+    def clear_path(
+        self, poses: Sequence[np.ndarray], ignore: Sequence[int] = (), fingers=FINGER_OPEN
+    ) -> tuple:
+        """Reach each pose in turn (warm-started); returns (reachable, least clearance along the way)."""
+        q, least = None, NEAR
+        for target in poses:
+            q = self.reach(target, q)
+            if q is None:
+                return False, -np.inf
+            least = min(least, self.clearance(q, fingers, ignore))
+        return True, least
+
+
+# -- plan steps ---------------------------------------------------------------------------------------
+
+
+def _world(env, frame: str | None) -> np.ndarray:
+    if frame is None:
+        return np.eye(4)
+    return pose(*env.body_pose(frame))
+
+
+def _eef(env) -> np.ndarray:
+    return pose(*env.eef_pose())
+
+
+def _turns(symmetry: int) -> list[np.ndarray]:
+    return [turn_z(2 * np.pi * k / symmetry) for k in range(max(symmetry, 1))]
+
+
+def _choose(
+    planner: Planner,
+    candidates: list[tuple[float, list[np.ndarray]]],
+    ignore=(),
+    fingers=FINGER_OPEN,
+    what="",
+) -> tuple[list[np.ndarray], float]:
+    """The first candidate path (by cost) that the arm reaches clear of the scene; else the clearest one.
+
+    Raises :class:`PlanningError` when no candidate is reachable at all.
+    """
+    best, best_clear, errors = None, -np.inf, []
+    for _, path in sorted(candidates, key=lambda c: c[0]):
+        ok, clear = planner.clear_path(path, ignore, fingers)
+        if not ok:
+            _, err, rot_err = planner.ik(path[-1])
+            errors.append(err)
+            continue
+        if clear >= CLEARANCE:
+            return path, clear
+        if clear > best_clear:
+            best, best_clear = path, clear
+    if best is None:
+        raise PlanningError(
+            f"{what}: none of {len(candidates)} candidate poses is reachable by the arm "
+            f"(nearest misses the target by {min(errors, default=np.inf):.3f} m)"
+        )
+    return best, best_clear
+
+
+@dataclass(frozen=True, eq=False)
+class Pick:
+    """Grasp ``object`` with one of ``grasps`` (gripper-site poses (4, 4) in its frame), then lift.
+
+    Each grasp is also tried turned by ``2 pi k / symmetry`` about the object's z axis and with the hand
+    turned half way about its own axis (the fingers are alike). The hand comes in along its own z axis
+    from ``approach`` metres back and lifts ``lift`` metres straight up once closed; a grasp that did not
+    take (``grasped``) is retried with the next candidate, ``tries`` times in all.
+    """
+
+    object: str
+    grasps: tuple[np.ndarray, ...]
+    symmetry: int = 1
+    approach: float = 0.08
+    lift: float = 0.10
+    tries: int = 3
+    tolerant: bool = False
+    speed: float = 0.012
+    descend_speed: float = 0.008
+    close_steps: int = 8
+
+    def candidates(self, env) -> list[tuple[float, list[np.ndarray]]]:
+        """(cost, [pre-grasp, grasp]) world poses, cheapest (least wrist turn) first."""
+        frame, now = _world(env, self.object), _eef(env)
+        out = []
+        for grasp in self.grasps:
+            for turn in _turns(self.symmetry):
+                for flip in _turns(2):
+                    target = frame @ turn @ grasp @ flip
+                    back = target.copy()
+                    back[:3, 3] -= self.approach * target[:3, 2]
+                    out.append((_angle(target[:3, :3], now[:3, :3]), [back, target]))
+        return out
+
+    def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
+        ignore = body_geoms(env, self.object)
+        for attempt in range(self.tries):
+            (back, target), _ = _choose(planner, self.candidates(env), ignore, what=f"pick {self.object!r}")
+            yield Waypoint(back[:3, 3], back[:3, :3], OPEN, tolerance=0.015, speed=self.speed)
+            yield Waypoint(target[:3, 3], target[:3, :3], OPEN, tolerance=0.008, speed=self.descend_speed)
+            yield Waypoint(target[:3, 3], target[:3, :3], CLOSED, tolerance=0.02, hold=self.close_steps)
+            lifted = target[:3, 3] + [0, 0, self.lift]
+            yield Waypoint(lifted, target[:3, :3], CLOSED, tolerance=0.02, speed=self.speed)
+            if grasped(env, self.object, self.tolerant):
+                return
+            log.info("pick %s: grasp %d did not take; retrying", self.object, attempt)
+            yield Waypoint(lifted, target[:3, :3], OPEN, tolerance=0.03, hold=4)
+
+
+@dataclass(frozen=True, eq=False)
+class Place:
+    """Put the held ``object`` at one of ``poses`` (its pose (4, 4) in ``target``'s frame) and let go.
+
+    The grasp is measured when the step starts (where the object sits in the fingers), so the gripper
+    goes where that brings the object to the pose. Poses are also tried turned by the target's
+    ``symmetry`` and the object's own ``held_symmetry`` about their z axes. The object comes in from
+    ``approach`` (a (3,) offset in the target's frame; default: 8 cm above), goes to the pose at
+    ``speed``, the gripper opens (if ``release``) and retreats ``retreat`` metres up.
+    """
+
+    object: str
+    target: str | None
+    poses: tuple[np.ndarray, ...]
+    symmetry: int = 1
+    held_symmetry: int = 1
+    approach: tuple[float, float, float] = (0.0, 0.0, 0.08)
+    release: bool = True
+    retreat: float = 0.08
+    speed: float = 0.012
+    final_speed: float = 0.006
+    tolerance: float = 0.006
+    open_steps: int = 6
+
+    def candidates(self, env) -> list[tuple[float, list[np.ndarray]]]:
+        frame, now = _world(env, self.target), _eef(env)
+        held = np.linalg.inv(pose(*env.body_pose(self.object))) @ now  # gripper site in the object's frame
+        out = []
+        for place in self.poses:
+            for turn in _turns(self.symmetry):
+                for own in _turns(self.held_symmetry):
+                    goal = frame @ turn @ place @ own @ held
+                    above = goal.copy()
+                    above[:3, 3] += (frame @ turn)[:3, :3] @ np.asarray(self.approach)
+                    out.append((_angle(goal[:3, :3], now[:3, :3]), [above, goal]))
+        return out
+
+    def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
+        ignore = body_geoms(env, self.object) + (body_geoms(env, self.target) if self.target else [])
+        fingers = float(np.abs(env.scene.sim.data.qpos[planner.finger_ids]).mean())
+        (above, goal), _ = _choose(
+            planner, self.candidates(env), ignore, fingers, what=f"place {self.object!r}"
+        )
+        yield Waypoint(above[:3, 3], above[:3, :3], CLOSED, tolerance=0.015, speed=self.speed)
+        yield Waypoint(goal[:3, 3], goal[:3, :3], CLOSED, tolerance=self.tolerance, speed=self.final_speed)
+        if self.release:
+            yield Waypoint(goal[:3, 3], goal[:3, :3], OPEN, tolerance=0.02, hold=self.open_steps)
+            up = goal[:3, 3] + [0, 0, self.retreat]
+            yield Waypoint(up, goal[:3, :3], OPEN, tolerance=0.02, speed=self.speed)
+
+
+@dataclass(frozen=True, eq=False)
+class Via:
+    """One pose of a :class:`Reach`: the gripper site's pose (4, 4) in the frame, and how to move there."""
+
+    pose: np.ndarray
+    gripper: float = OPEN
+    speed: float = 0.012
+    tolerance: float = 0.01
+    hold: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Reach:
+    """Move the gripper site through ``vias`` in ``frame``'s frame (an object key; None: the world).
+
+    The frame is read when the step starts. Each via may be turned by ``2 pi k / symmetry`` about the
+    frame's z axis (all by the same turn) and the hand by a half turn; the turn needing least wrist
+    rotation whose vias the arm reaches is used.
+    """
+
+    frame: str | None
+    vias: tuple[Via, ...]
+    symmetry: int = 1
+    flip: bool = True
+
+    def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
+        frame, now = _world(env, self.frame), _eef(env)
+        candidates = []
+        for turn in _turns(self.symmetry):
+            for flip in _turns(2) if self.flip else [np.eye(4)]:
+                path = [frame @ turn @ via.pose @ flip for via in self.vias]
+                candidates.append((_angle(path[0][:3, :3], now[:3, :3]), path))
+        ok = [
+            (cost, path)
+            for cost, path in sorted(candidates, key=lambda c: c[0])
+            if planner.clear_path(path)[0]
+        ]
+        if not ok:
+            raise PlanningError(f"reach in {self.frame!r}: no turn of the path is reachable by the arm")
+        for via, target in zip(self.vias, ok[0][1], strict=True):
+            yield Waypoint(target[:3, 3], target[:3, :3], via.gripper, via.tolerance, via.hold, via.speed)
+
+
+@dataclass(frozen=True, eq=False)
+class Lift:
+    """Move the gripper straight up (world z) to ``height`` metres above the table, keeping its grip."""
+
+    height: float
+    gripper: float | None = None
+    speed: float = 0.012
+
+    def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
+        pos, rot = env.eef_pose()
+        grip = self.gripper
+        if grip is None:
+            grip = CLOSED if np.abs(env.scene.sim.data.qpos[planner.finger_ids]).mean() < 0.035 else OPEN
+        table = env.workspace.center[2]
+        yield Waypoint(np.array([pos[0], pos[1], table + self.height]), rot, grip, 0.02, speed=self.speed)
+
+
+Step = Pick | Place | Reach | Lift
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """A task's expert as data: its steps in order, optionally only until ``done(env)`` holds."""
+
+    steps: tuple[Step, ...]
+    done: Callable | None = field(default=None)
+
+    def __call__(self, env) -> Iterator[Waypoint]:
+        """The expert: waypoints of every step, planned when the step starts."""
+        planner = Planner(env)
+        for step in self.steps:
+            try:
+                yield from step.waypoints(env, planner)
+            except PlanningError as error:
+                log.warning("expert of %s gives up: %s", env.task.config_name, error)
+                return
+
+
+def plan_expert(*steps: Step) -> Plan:
+    """A task's ``expert`` from its plan."""
+    return Plan(tuple(steps))
