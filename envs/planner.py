@@ -40,10 +40,14 @@ HAND_BODY_PREFIXES = ("gripper0_", "robot0_link7", "robot0_right_hand")
 ROBOT_BODY_PREFIXES = ("robot0_", "gripper0_", "fixed_mount0_")
 ARM_JOINTS = 7
 FINGER_OPEN = 0.04  # finger joint travel of the open Panda hand
-JOINT_MARGIN = 0.03  # radians kept from every joint limit
+JOINT_MARGIN = 0.1  # radians kept from every joint limit
+ELBOW_BENT = -0.35  # radians: the least bend of the elbow a planned pose may have
 IK_POS_TOL, IK_ROT_TOL = 0.004, 0.03  # metres, radians: what counts as reached
 CLEARANCE = 0.004  # metres the open hand keeps from every obstacle on its approach
 NEAR = 0.02  # metres: clearances beyond this are reported as NEAR
+TOUCH = 0.001  # metres a hand or held object may sink into the scene where it comes to rest
+TRANSIT_LIFTS = (0.0, 0.04, 0.08, 0.14)  # metres above the higher end that a transit may rise
+TRANSIT_CLEARANCE = 0.015  # metres kept from the scene on the way (the arm lags, a held object swings)
 
 
 class PlanningError(ValueError):
@@ -192,6 +196,9 @@ class Planner:
         joints = self.model.dof_jntid[self.dof_ids]
         self.low = self.model.jnt_range[joints, 0] + JOINT_MARGIN
         self.high = self.model.jnt_range[joints, 1] - JOINT_MARGIN
+        # The elbow (joint 4) must stay bent: nearly straight, the arm is near its reach singularity, where
+        # the OSC controller may straighten it fully and then cannot bend it back.
+        self.high[3] = min(self.high[3], ELBOW_BENT)
         robot_bodies = _body_named(self.model, ROBOT_BODY_PREFIXES)
         self.hand_geoms = _collision_geoms(self.model, _body_named(self.model, HAND_BODY_PREFIXES))
         self.robot_geoms = set(_collision_geoms(self.model, robot_bodies))
@@ -202,6 +209,7 @@ class Planner:
         # The model the collision queries run on: the env's, its hand geoms with a NEAR margin.
         self.query = copy.copy(self.model)
         self.query.geom_margin[self.hand_geoms] = NEAR
+        self.margins = self.query.geom_margin.copy()
 
     # -- kinematics -------------------------------------------------------------------------------
     def _sync(self) -> None:
@@ -250,40 +258,122 @@ class Planner:
         return q if pos_err <= IK_POS_TOL and rot_err <= IK_ROT_TOL else None
 
     # -- collisions -------------------------------------------------------------------------------
-    def clearance(self, q: np.ndarray, fingers: float = FINGER_OPEN, ignore: Sequence[int] = ()) -> float:
-        """Least distance (m) from the hand at arm angles ``q`` to the scene; negative: penetration.
+    def clearance(
+        self,
+        q: np.ndarray,
+        fingers: float = FINGER_OPEN,
+        ignore: Sequence[int] = (),
+        held: Held | None = None,
+    ) -> float:
+        """Least distance (m) from the hand (and a held object) at arm angles ``q`` to the scene.
 
-        ``fingers``: finger joint opening; ``ignore``: scene geoms that do not count (the object being
-        grasped). Distances beyond ``NEAR`` are reported as ``NEAR``. MuJoCo's own contact detection
-        (``mj_collision``) on a model copy whose hand geoms carry a ``NEAR`` margin finds every pair
-        closer than that, with its signed distance.
+        Negative: penetration. ``fingers``: finger joint opening; ``ignore``: scene geoms that do not
+        count (the object being grasped, the support a held object is put on); ``held``: an object that
+        moves with the hand. Distances beyond ``NEAR`` are reported as ``NEAR``. MuJoCo's own contact
+        detection (``mj_collision``) on a model copy whose hand geoms carry a ``NEAR`` margin finds every
+        pair closer than that, with its signed distance.
         """
         self._sync()
         self.data.qpos[self.qpos_ids] = q
         self.data.qpos[self.finger_ids] = [fingers, -fingers]
         self.query.body_pos[:], self.query.body_quat[:] = self.model.body_pos, self.model.body_quat
+        self.query.geom_margin[:] = self.margins
         mujoco.mj_kinematics(self.query, self.data)
+        moving = set(self.hand_geoms)
+        if held is not None:
+            site = pose(self.data.site_xpos[self.site], self.data.site_xmat[self.site].reshape(3, 3))
+            obj = site @ held.site_in_object_inv
+            quat = np.zeros(4)
+            mujoco.mju_mat2Quat(quat, obj[:3, :3].flatten())
+            self.data.qpos[held.qpos : held.qpos + 7] = [*obj[:3, 3], *quat]
+            self.query.geom_margin[held.geoms] = NEAR
+            mujoco.mj_kinematics(self.query, self.data)
+            moving |= set(held.geoms)
         mujoco.mj_collision(self.query, self.data)
-        ignored, hand, scene = set(ignore), self._hand_set, self._scene_set
+        ignored, scene = set(ignore) | moving, self._scene_set
         best = NEAR
         for i in range(self.data.ncon):
             contact = self.data.contact[i]
             g1, g2 = contact.geom1, contact.geom2
-            if ((g1 in hand and g2 in scene) or (g2 in hand and g1 in scene)) and not {g1, g2} & ignored:
+            if (g1 in moving and g2 in scene and g2 not in ignored) or (
+                g2 in moving and g1 in scene and g1 not in ignored
+            ):
                 best = min(best, float(contact.dist))
         return best
 
     def clear_path(
-        self, poses: Sequence[np.ndarray], ignore: Sequence[int] = (), fingers=FINGER_OPEN
+        self,
+        poses: Sequence[np.ndarray],
+        ignore: Sequence[int] = (),
+        fingers=FINGER_OPEN,
+        held: Held | None = None,
+        last_ignore: Sequence[int] = (),
     ) -> tuple:
-        """Reach each pose in turn (warm-started); returns (reachable, least clearance along the way)."""
+        """Reach each pose in turn (warm-started); returns (reachable, least clearance along the way).
+
+        ``last_ignore``: geoms that do not count at the last pose only (where the hand or the held object
+        is meant to touch them).
+        """
         q, least = None, NEAR
-        for target in poses:
+        for i, target in enumerate(poses):
             q = self.reach(target, q)
             if q is None:
                 return False, -np.inf
-            least = min(least, self.clearance(q, fingers, ignore))
+            if i < len(poses) - 1:
+                least = min(least, self.clearance(q, fingers, ignore, held))
+            else:  # where it is going, the hand (or what it holds) may touch, not sink in
+                touch = self.clearance(q, fingers, [*ignore, *last_ignore], held) + CLEARANCE + TOUCH
+                least = min(least, touch)
         return True, least
+
+    def transit(
+        self, start: np.ndarray, end: np.ndarray, ignore=(), fingers=FINGER_OPEN, held: Held | None = None
+    ) -> list[np.ndarray]:
+        """Poses that carry the hand from ``start`` to ``end`` (4, 4) clear of the scene.
+
+        Straight there if that is clear; else up to the lowest of a few heights at which the horizontal
+        move is clear, across, and down. Returns the poses to pass through before ``end``.
+        """
+        options = [[]]  # straight there, then up to a height, across and down
+        for lift in TRANSIT_LIFTS:
+            up, over = start.copy(), end.copy()
+            up[2, 3] = over[2, 3] = max(start[2, 3], end[2, 3]) + lift
+            options.append([up, over])
+        best, best_clear = None, -np.inf
+        for path in options:
+            corners = [start, *path, end]
+            points = []
+            for a, b in zip(corners[:-1], corners[1:], strict=True):
+                n = max(int(np.linalg.norm(b[:3, 3] - a[:3, 3]) / 0.03), 1)
+                for s in np.linspace(0, 1, n + 1)[1:]:
+                    p = b.copy()
+                    p[:3, 3] = (1 - s) * a[:3, 3] + s * b[:3, 3]
+                    points.append(p)
+            ok, clear = self.clear_path(points, ignore, fingers, held)
+            if ok and clear >= TRANSIT_CLEARANCE:
+                return path
+            if ok and clear > best_clear:
+                best, best_clear = path, clear
+        return best if best is not None else []
+
+
+@dataclass(frozen=True)
+class Held:
+    """An object in the hand, for collision queries: its geoms, its free joint, how the hand holds it."""
+
+    geoms: list[int]
+    qpos: int
+    site_in_object_inv: np.ndarray  # (4, 4) the object's pose in the gripper site's frame
+
+    @classmethod
+    def measure(cls, env, name: str) -> Held:
+        """The object ``name`` as the hand holds it now."""
+        scene = _scene(env)
+        model = scene.sim.model._model
+        body = scene.sim.model.body_name2id(body_name(env, name))
+        joint = model.body_jntadr[body]
+        obj = pose(*env.body_pose(name))
+        return cls(body_geoms(env, name), int(model.jnt_qposadr[joint]), np.linalg.inv(_eef(env)) @ obj)
 
 
 # -- plan steps ---------------------------------------------------------------------------------------
@@ -303,12 +393,17 @@ def _turns(symmetry: int) -> list[np.ndarray]:
     return [turn_z(2 * np.pi * k / symmetry) for k in range(max(symmetry, 1))]
 
 
+Candidates = list[tuple[float, list[np.ndarray]]]  # (cost, a path of world poses (4, 4))
+
+
 def _choose(
     planner: Planner,
-    candidates: list[tuple[float, list[np.ndarray]]],
+    candidates: Candidates,
     ignore=(),
     fingers=FINGER_OPEN,
     what="",
+    held: Held | None = None,
+    last_ignore=(),
 ) -> tuple[list[np.ndarray], float]:
     """The first candidate path (by cost) that the arm reaches clear of the scene; else the clearest one.
 
@@ -316,21 +411,27 @@ def _choose(
     """
     best, best_clear, errors = None, -np.inf, []
     for _, path in sorted(candidates, key=lambda c: c[0]):
-        ok, clear = planner.clear_path(path, ignore, fingers)
+        ok, clear = planner.clear_path(path, ignore, fingers, held, last_ignore)
         if not ok:
             _, err, rot_err = planner.ik(path[-1])
             errors.append(err)
             continue
         if clear >= CLEARANCE:
             return path, clear
-        if clear > best_clear:
+        if clear > best_clear + 0.002:  # the cheapest of the (nearly) clearest
             best, best_clear = path, clear
     if best is None:
         raise PlanningError(
             f"{what}: none of {len(candidates)} candidate poses is reachable by the arm "
             f"(nearest misses the target by {min(errors, default=np.inf):.3f} m)"
         )
+    log.info("%s: no candidate clear of the scene; taking the clearest (%.3f m)", what, best_clear)
     return best, best_clear
+
+
+def _moves(poses: Sequence[np.ndarray], gripper: float, speed: float) -> Iterator[Waypoint]:
+    for p in poses:
+        yield Waypoint(p[:3, 3], p[:3, :3], gripper, tolerance=0.02, speed=speed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -370,7 +471,9 @@ class Pick:
     def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
         ignore = body_geoms(env, self.object)
         for attempt in range(self.tries):
-            (back, target), _ = _choose(planner, self.candidates(env), ignore, what=f"pick {self.object!r}")
+            what = f"pick {self.object!r}"
+            (back, target), _ = _choose(planner, self.candidates(env), (), what=what, last_ignore=ignore)
+            yield from _moves(planner.transit(_eef(env), back), OPEN, self.speed)
             yield Waypoint(back[:3, 3], back[:3, :3], OPEN, tolerance=0.015, speed=self.speed)
             yield Waypoint(target[:3, 3], target[:3, :3], OPEN, tolerance=0.008, speed=self.descend_speed)
             yield Waypoint(target[:3, 3], target[:3, :3], CLOSED, tolerance=0.02, hold=self.close_steps)
@@ -420,11 +523,12 @@ class Place:
         return out
 
     def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
-        ignore = body_geoms(env, self.object) + (body_geoms(env, self.target) if self.target else [])
+        support = body_geoms(env, self.target) if self.target else []
         fingers = float(np.abs(env.scene.sim.data.qpos[planner.finger_ids]).mean())
-        (above, goal), _ = _choose(
-            planner, self.candidates(env), ignore, fingers, what=f"place {self.object!r}"
-        )
+        held = Held.measure(env, self.object)
+        what = f"place {self.object!r}"
+        (above, goal), _ = _choose(planner, self.candidates(env), (), fingers, what, held, support)
+        yield from _moves(planner.transit(_eef(env), above, (), fingers, held), CLOSED, self.speed)
         yield Waypoint(above[:3, 3], above[:3, :3], CLOSED, tolerance=0.015, speed=self.speed)
         yield Waypoint(goal[:3, 3], goal[:3, :3], CLOSED, tolerance=self.tolerance, speed=self.final_speed)
         if self.release:
