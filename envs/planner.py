@@ -47,6 +47,7 @@ CLEARANCE = 0.004  # metres the open hand keeps from every obstacle on its appro
 NEAR = 0.02  # metres: clearances beyond this are reported as NEAR
 TOUCH = 0.001  # metres a hand or held object may sink into the scene where it comes to rest
 TRANSIT_LIFTS = (0.0, 0.04, 0.08, 0.14)  # metres above the higher end that a transit may rise
+ALIGNED = 0.0015  # metres: a held object this near its approach pose needs no correction
 TRANSIT_CLEARANCE = 0.015  # metres kept from the scene on the way (the arm lags, a held object swings)
 
 
@@ -492,8 +493,9 @@ class Place:
     The grasp is measured when the step starts (where the object sits in the fingers), so the gripper
     goes where that brings the object to the pose. Poses are also tried turned by the target's
     ``symmetry`` and the object's own ``held_symmetry`` about their z axes. The object comes in from
-    ``approach`` (a (3,) offset in the target's frame; default: 8 cm above), goes to the pose at
-    ``speed``, the gripper opens (if ``release``) and retreats ``retreat`` metres up.
+    ``approach`` (a (3,) offset in the target's frame; default: 8 cm above), where up to ``align``
+    corrections servo the object itself (not the hand) onto its approach pose, goes to the pose at
+    ``final_speed``, the gripper opens (if ``release``) and retreats ``retreat`` metres up.
     """
 
     object: str
@@ -508,6 +510,7 @@ class Place:
     final_speed: float = 0.006
     tolerance: float = 0.006
     open_steps: int = 6
+    align: int = 3
 
     def candidates(self, env) -> list[tuple[float, list[np.ndarray]]]:
         frame, now = _world(env, self.target), _eef(env)
@@ -529,7 +532,25 @@ class Place:
         what = f"place {self.object!r}"
         (above, goal), _ = _choose(planner, self.candidates(env), (), fingers, what, held, support)
         yield from _moves(planner.transit(_eef(env), above, (), fingers, held), CLOSED, self.speed)
-        yield Waypoint(above[:3, 3], above[:3, :3], CLOSED, tolerance=0.015, speed=self.speed)
+        # Where the object itself should be, before and at the goal (the grasp may slip, the arm sag).
+        in_hand = np.linalg.inv(held.site_in_object_inv)  # the gripper site in the object's frame
+        object_above, object_goal = above @ np.linalg.inv(in_hand), goal @ np.linalg.inv(in_hand)
+        hold = 10 if self.align else 0  # steps to settle before the object is measured
+        yield Waypoint(above[:3, 3], above[:3, :3], CLOSED, tolerance=0.015, hold=hold, speed=self.speed)
+        shift = np.zeros(3)
+        for _ in range(self.align):  # servo the object (not the hand) onto its approach pose
+            now = pose(*env.body_pose(self.object))
+            in_hand = np.linalg.inv(now) @ _eef(env)
+            error = object_above[:3, 3] - now[:3, 3]
+            turn = _angle(object_above[:3, :3], now[:3, :3])
+            if np.linalg.norm(error) < ALIGNED and turn < 0.01:
+                break
+            shift += 0.8 * error  # a little under-corrected: the arm is still settling
+            above = object_above @ in_hand
+            above[:3, 3] += shift
+            yield Waypoint(above[:3, 3], above[:3, :3], CLOSED, tolerance=0.01, hold=hold, speed=0.006)
+        goal = object_goal @ in_hand
+        goal[:3, 3] += shift
         yield Waypoint(goal[:3, 3], goal[:3, :3], CLOSED, tolerance=self.tolerance, speed=self.final_speed)
         if self.release:
             yield Waypoint(goal[:3, 3], goal[:3, :3], OPEN, tolerance=0.02, hold=self.open_steps)
