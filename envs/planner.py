@@ -265,14 +265,16 @@ class Planner:
         fingers: float = FINGER_OPEN,
         ignore: Sequence[int] = (),
         held: Held | None = None,
+        touch: Sequence[int] = (),
     ) -> float:
         """Least distance (m) from the hand (and a held object) at arm angles ``q`` to the scene.
 
         Negative: penetration. ``fingers``: finger joint opening; ``ignore``: scene geoms that do not
         count (the object being grasped, the support a held object is put on); ``held``: an object that
-        moves with the hand. Distances beyond ``NEAR`` are reported as ``NEAR``. MuJoCo's own contact
-        detection (``mj_collision``) on a model copy whose hand geoms carry a ``NEAR`` margin finds every
-        pair closer than that, with its signed distance.
+        moves with the hand; ``touch``: scene geoms that the held object (or, holding nothing, the hand)
+        may touch, where it comes to rest. Distances beyond ``NEAR`` are reported as ``NEAR``.
+        MuJoCo's own contact detection (``mj_collision``) on a model copy whose hand geoms carry a
+        ``NEAR`` margin finds every pair closer than that, with its signed distance.
         """
         self._sync()
         self.data.qpos[self.qpos_ids] = q
@@ -292,14 +294,16 @@ class Planner:
             moving |= set(held.geoms)
         mujoco.mj_collision(self.query, self.data)
         ignored, scene = set(ignore) | moving, self._scene_set
+        toucher, touched = (set(held.geoms) if held is not None else set(self.hand_geoms)), set(touch)
         best = NEAR
         for i in range(self.data.ncon):
             contact = self.data.contact[i]
             g1, g2 = contact.geom1, contact.geom2
-            if (g1 in moving and g2 in scene and g2 not in ignored) or (
-                g2 in moving and g1 in scene and g1 not in ignored
-            ):
-                best = min(best, float(contact.dist))
+            if g2 in moving:
+                g1, g2 = g2, g1
+            if g1 not in moving or g2 not in scene or g2 in ignored or (g1 in toucher and g2 in touched):
+                continue
+            best = min(best, float(contact.dist))
         return best
 
     def clear_path(
@@ -312,8 +316,7 @@ class Planner:
     ) -> tuple:
         """Reach each pose in turn (warm-started); returns (reachable, least clearance along the way).
 
-        ``last_ignore``: geoms that do not count at the last pose only (where the hand or the held object
-        is meant to touch them).
+        ``last_ignore``: geoms that the held object (holding nothing: the hand) may touch at the last pose.
         """
         q, least = None, NEAR
         for i, target in enumerate(poses):
@@ -323,8 +326,7 @@ class Planner:
             if i < len(poses) - 1:
                 least = min(least, self.clearance(q, fingers, ignore, held))
             else:  # where it is going, the hand (or what it holds) may touch, not sink in
-                touch = self.clearance(q, fingers, [*ignore, *last_ignore], held) + CLEARANCE + TOUCH
-                least = min(least, touch)
+                least = min(least, self.clearance(q, fingers, ignore, held, last_ignore) + CLEARANCE + TOUCH)
         return True, least
 
     def transit(

@@ -17,7 +17,15 @@ if TYPE_CHECKING:
     from equirobot_envs.base import TaskEnv
     from equirobot_envs.experts import Waypoint
 
-TASK_MODULES = ("stack", "nut_assembly", "pick_place", "stack_three", "three_piece_assembly", "threading")
+TASK_MODULES = (
+    "stack",
+    "nut_assembly",
+    "pick_place",
+    "stack_three",
+    "three_piece_assembly",
+    "threading",
+    "coffee",
+)
 
 # The twelve tasks of the MimicGen benchmark (Equivariant Diffusion Policy's evaluation suite).
 BENCHMARK = (

@@ -128,6 +128,11 @@ class TableEnv(ManipulationEnv):
             name: self.sim.model.body_name2id(obj.root_body)
             for name, obj in {**self.objects, **self.fixtures}.items()
         }
+        model = self.sim.model
+        self.free_joints = {  # an articulated object (a machine with a lid) has more joints than its free one
+            name: next(j for j in obj.joints if model.jnt_type[model.joint_name2id(j)] == 0)
+            for name, obj in self.objects.items()
+        }
 
     def _reset_internal(self) -> None:
         super()._reset_internal()
@@ -151,7 +156,7 @@ class TableEnv(ManipulationEnv):
                 self.sim.model.body_pos[i], self.sim.model.body_quat[i] = (*xy, z), quat
             else:
                 z = self.table_top + place.z_offset - obj.bottom_offset[2]
-                self.sim.data.set_joint_qpos(obj.joints[0], np.concatenate([xy, [z], quat]))
+                self.sim.data.set_joint_qpos(self.free_joints[name], np.concatenate([xy, [z], quat]))
         self._reset_joints()
         self.sim.forward()
 

@@ -22,7 +22,7 @@ def assert_seeding(env, seeds: tuple[int, int] = (7, 8)) -> None:
 def set_object(env, name: str, pos, quat_wxyz=(1.0, 0.0, 0.0, 0.0)) -> None:
     """Put a movable object of the task (key of ``TaskSpec.objects``) at a pose, at rest."""
     scene = env.unwrapped.scene
-    joint = scene.objects[name].joints[0]
+    joint = scene.free_joints[name]
     scene.sim.data.set_joint_qpos(joint, np.concatenate([pos, quat_wxyz]))
     scene.sim.data.set_joint_qvel(joint, np.zeros(6))
     scene.sim.forward()
