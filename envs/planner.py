@@ -42,6 +42,7 @@ ARM_JOINTS = 7
 FINGER_OPEN = 0.04  # finger joint travel of the open Panda hand
 JOINT_MARGIN = 0.1  # radians kept from every joint limit
 ELBOW_BENT = -0.35  # radians: the least bend of the elbow a planned pose may have
+WRIST_TWIST, WRIST_BEND_MIN = 1.7, 0.4  # radians: joint 5 within +-WRIST_TWIST, joint 6 above the minimum
 IK_POS_TOL, IK_ROT_TOL = 0.004, 0.03  # metres, radians: what counts as reached
 CLEARANCE = 0.004  # metres the open hand keeps from every obstacle on its approach
 NEAR = 0.02  # metres: clearances beyond this are reported as NEAR
@@ -200,6 +201,11 @@ class Planner:
         # The elbow (joint 4) must stay bent: nearly straight, the arm is near its reach singularity, where
         # the OSC controller may straighten it fully and then cannot bend it back.
         self.high[3] = min(self.high[3], ELBOW_BENT)
+        # The wrist stays in the branch the OSC controller moves it through from the home pose (joint 5
+        # near 0, joint 6 bent forward): solutions with the wrist folded over are reachable for IK but not
+        # along the controller's path.
+        self.low[4], self.high[4] = max(self.low[4], -WRIST_TWIST), min(self.high[4], WRIST_TWIST)
+        self.low[5] = max(self.low[5], WRIST_BEND_MIN)
         robot_bodies = _body_named(self.model, ROBOT_BODY_PREFIXES)
         self.hand_geoms = _collision_geoms(self.model, _body_named(self.model, HAND_BODY_PREFIXES))
         self.robot_geoms = set(_collision_geoms(self.model, robot_bodies))
@@ -252,11 +258,22 @@ class Planner:
         return q, float(np.linalg.norm(target[:3, 3] - pos)), _angle(target[:3, :3], rot)
 
     def reach(self, target: np.ndarray, q0: np.ndarray | None = None) -> np.ndarray | None:
-        """Joint angles that reach ``target`` within the IK tolerances, else None."""
+        """Joint angles that reach ``target`` within the IK tolerances, else None.
+
+        The last joint must get there the way the controller turns the hand, the short way round: a
+        solution that only the other way round reaches (past the joint's limit) does not count.
+        """
+        start = self.live.qpos[self.qpos_ids] if q0 is None else q0
         q, pos_err, rot_err = self.ik(target, q0)
         if pos_err > IK_POS_TOL or rot_err > IK_ROT_TOL:  # a local minimum: try again from the home pose
             q, pos_err, rot_err = self.ik(target, self.env.scene.robots[0].init_qpos[:ARM_JOINTS])
-        return q if pos_err <= IK_POS_TOL and rot_err <= IK_ROT_TOL else None
+        if pos_err > IK_POS_TOL or rot_err > IK_ROT_TOL:
+            return None
+        self.data.qpos[self.qpos_ids] = start
+        mujoco.mj_kinematics(self.model, self.data)
+        turn = _angle(target[:3, :3], self.data.site_xmat[self.site].reshape(3, 3))
+        # The last joint turns the hand by about the hand's turn, less what the base joint's turn does.
+        return q if abs(q[6] - start[6]) <= turn + abs(q[0] - start[0]) + 0.3 else None
 
     # -- collisions -------------------------------------------------------------------------------
     def clearance(
@@ -392,6 +409,11 @@ def _eef(env) -> np.ndarray:
     return pose(*env.eef_pose())
 
 
+def _rot_x(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
 def _turns(symmetry: int) -> list[np.ndarray]:
     return [turn_z(2 * np.pi * k / symmetry) for k in range(max(symmetry, 1))]
 
@@ -441,14 +463,15 @@ def _moves(poses: Sequence[np.ndarray], gripper: float, speed: float) -> Iterato
 class Pick:
     """Grasp ``object`` with one of ``grasps`` (gripper-site poses (4, 4) in its frame), then lift.
 
-    Each grasp is also tried turned by ``2 pi k / symmetry`` about the object's z axis and with the hand
+    ``grasps`` may be a function of the env (for grasps that depend on how the object lies). Each grasp
+    is also tried turned by ``2 pi k / symmetry`` about the object's z axis and with the hand
     turned half way about its own axis (the fingers are alike). The hand comes in along its own z axis
     from ``approach`` metres back and lifts ``lift`` metres straight up once closed; a grasp that did not
     take (``grasped``) is retried with the next candidate, ``tries`` times in all.
     """
 
     object: str
-    grasps: tuple[np.ndarray, ...]
+    grasps: tuple[np.ndarray, ...] | Callable[..., tuple[np.ndarray, ...]]
     symmetry: int = 1
     approach: float = 0.08
     lift: float = 0.10
@@ -457,18 +480,23 @@ class Pick:
     speed: float = 0.012
     descend_speed: float = 0.008
     close_steps: int = 8
+    tilts: tuple[float, ...] = (0.0, 0.35, -0.35)
+    """Tilts (radians) of the hand about its fingers' closing axis, tried after the upright grasp: near
+    the robot's base, where the folded arm cannot point the hand straight down, it leans away."""
 
     def candidates(self, env) -> list[tuple[float, list[np.ndarray]]]:
-        """(cost, [pre-grasp, grasp]) world poses, cheapest (least wrist turn) first."""
+        """(cost, [pre-grasp, grasp]) world poses, cheapest (least wrist turn, least tilt) first."""
         frame, now = _world(env, self.object), _eef(env)
         out = []
-        for grasp in self.grasps:
+        for grasp in self.grasps(env) if callable(self.grasps) else self.grasps:
             for turn in _turns(self.symmetry):
                 for flip in _turns(2):
-                    target = frame @ turn @ grasp @ flip
-                    back = target.copy()
-                    back[:3, 3] -= self.approach * target[:3, 2]
-                    out.append((_angle(target[:3, :3], now[:3, :3]), [back, target]))
+                    for tilt in self.tilts:
+                        target = frame @ turn @ grasp @ flip @ pose(rot=_rot_x(tilt))
+                        back = target.copy()
+                        back[:3, 3] -= self.approach * target[:3, 2]
+                        cost = _angle(target[:3, :3], now[:3, :3]) + 2 * abs(tilt)
+                        out.append((cost, [back, target]))
         return out
 
     def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
@@ -513,11 +541,25 @@ class Place:
     tolerance: float = 0.006
     open_steps: int = 6
     align: int = 3
+    keep_tilt: bool = False
+    """Keep the object's orientation but for a turn about the vertical (``symmetry`` turns tried); the
+    poses' rotations are then ignored (a hammer lying on its side, a mug)."""
 
     def candidates(self, env) -> list[tuple[float, list[np.ndarray]]]:
         frame, now = _world(env, self.target), _eef(env)
         held = np.linalg.inv(pose(*env.body_pose(self.object))) @ now  # gripper site in the object's frame
         out = []
+        if self.keep_tilt:
+            now_obj = pose(*env.body_pose(self.object))
+            for place in self.poses:
+                for turn in _turns(self.symmetry):
+                    goal_obj = turn @ pose(rot=now_obj[:3, :3])
+                    goal_obj[:3, 3] = (frame @ place)[:3, 3]
+                    goal = goal_obj @ held
+                    above = goal.copy()
+                    above[:3, 3] += frame[:3, :3] @ np.asarray(self.approach)
+                    out.append((_angle(goal[:3, :3], now[:3, :3]), [above, goal]))
+            return out
         for place in self.poses:
             for turn in _turns(self.symmetry):
                 for own in _turns(self.held_symmetry):
@@ -620,7 +662,30 @@ class Lift:
         yield Waypoint(np.array([pos[0], pos[1], table + self.height]), rot, grip, 0.02, speed=self.speed)
 
 
-Step = Pick | Place | Reach | Lift
+@dataclass(frozen=True, eq=False)
+class Either:
+    """The first of ``steps`` that can be planned (e.g. pull a drawer 0.2 m open, else 0.15 m)."""
+
+    steps: tuple
+
+    def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
+        errors = []
+        for step in self.steps:
+            waypoints = step.waypoints(env, planner)
+            try:
+                first = next(waypoints)
+            except PlanningError as error:
+                errors.append(str(error))
+                continue
+            except StopIteration:
+                return
+            yield first
+            yield from waypoints
+            return
+        raise PlanningError("; ".join(errors))
+
+
+Step = Pick | Place | Reach | Lift | Either
 
 
 @dataclass(frozen=True, eq=False)
@@ -638,6 +703,8 @@ class Plan:
                 yield from step.waypoints(env, planner)
             except PlanningError as error:
                 log.warning("expert of %s gives up: %s", env.task.config_name, error)
+                pos, rot = env.eef_pose()  # hold still (a plan yields at least one waypoint)
+                yield Waypoint(pos, rot, OPEN, tolerance=1.0)
                 return
 
 

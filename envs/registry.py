@@ -25,6 +25,7 @@ TASK_MODULES = (
     "three_piece_assembly",
     "threading",
     "coffee",
+    "hammer_cleanup",
 )
 
 # The twelve tasks of the MimicGen benchmark (Equivariant Diffusion Policy's evaluation suite).
