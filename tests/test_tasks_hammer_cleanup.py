@@ -1,4 +1,4 @@
-"""HammerCleanup: seeding, the drawer, success as MimicGen defines it, the planned expert, Gymnasium's checks."""
+"""HammerCleanup: seeding, the drawer, success as MimicGen defines it, the planned expert, check_env."""
 
 import numpy as np
 import pytest
