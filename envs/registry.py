@@ -26,6 +26,7 @@ TASK_MODULES = (
     "threading",
     "coffee",
     "hammer_cleanup",
+    "mug_cleanup",
 )
 
 # The twelve tasks of the MimicGen benchmark (Equivariant Diffusion Policy's evaluation suite).
