@@ -27,6 +27,7 @@ TASK_MODULES = (
     "coffee",
     "hammer_cleanup",
     "mug_cleanup",
+    "kitchen",
 )
 
 # The twelve tasks of the MimicGen benchmark (Equivariant Diffusion Policy's evaluation suite).

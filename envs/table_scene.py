@@ -34,8 +34,8 @@ class Placement:
     """Where an object starts: x, y offsets from the table-top centre, yaw (radians), all uniform.
 
     ``z_offset``: height of the object's bottom above the table top (movable objects); ``z``: the world
-    height of a fixture's body (MimicGen hard-sets these). ``overlap``: whether the object must keep its
-    horizontal radius clear of the objects placed before it.
+    height of a fixture's body (MimicGen hard-sets these). ``overlap``: whether the object keeps its
+    horizontal radius clear of the others (False: a visual marker, which others may overlap too).
     """
 
     x: Range
@@ -149,7 +149,8 @@ class TableEnv(ManipulationEnv):
                     break
             yaw = self.rng.uniform(*place.yaw)
             quat = self._initial_quat(name, yaw)
-            placed.append((xy, radius))
+            if place.overlap:
+                placed.append((xy, radius))
             if name in self.fixtures:
                 z = place.z if place.z is not None else self.table_top + place.z_offset - obj.bottom_offset[2]
                 i = self.body_ids[name]
