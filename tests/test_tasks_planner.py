@@ -20,7 +20,7 @@ def test_unreachable_target_is_refused_with_a_clear_error(env):
     planner = Planner(env.unwrapped)
     assert planner.reach(pose((1.6, 0.0, 0.82), DOWN)) is None
     step = Pick("cubeA", (pose((0, 0, 0), DOWN),), symmetry=4)
-    with pytest.raises(PlanningError, match="pick 'cubeA': none of 8 candidate poses is reachable"):
+    with pytest.raises(PlanningError, match=r"pick 'cubeA': none of \d+ candidate poses is reachable"):
         next(step.waypoints(env.unwrapped, planner))
 
 
@@ -40,7 +40,7 @@ def test_chosen_approach_is_collision_free(env):
     testing.set_object(env, "cubeB", (0.0, 0.047, 0.825))  # 2 mm gap along y
     testing.set_object(env, "cubeC", (0.2, -0.2, 0.82))
     planner = Planner(task_env)
-    step = Pick("cubeA", (pose((0, 0, 0), DOWN),), symmetry=4)
+    step = Pick("cubeA", (pose((0, 0, 0), DOWN),), symmetry=4, tilts=(0.0,))  # upright grasps only
     ignore = body_geoms(task_env, "cubeA")
     clearances = {}
     for _, path in step.candidates(task_env):
