@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from equirobot_envs.experts import CLOSED, OPEN, Waypoint
 from equirobot_envs.geometry import rot_z
@@ -190,6 +191,7 @@ class Planner:
         self.model: mujoco.MjModel = env.scene.sim.model._model
         self.live: mujoco.MjData = env.scene.sim.data._data
         self.data = mujoco.MjData(self.model)
+        self.next_step = None  # the plan's step after the one being planned (a Pick looks ahead)
         robot = env.scene.robots[0]
         self.qpos_ids = np.asarray(robot._ref_joint_pos_indexes)[:ARM_JOINTS]
         self.dof_ids = np.asarray(robot._ref_joint_vel_indexes)[:ARM_JOINTS]
@@ -330,12 +332,14 @@ class Planner:
         fingers=FINGER_OPEN,
         held: Held | None = None,
         last_ignore: Sequence[int] = (),
+        q: np.ndarray | None = None,
     ) -> tuple:
         """Reach each pose in turn (warm-started); returns (reachable, least clearance along the way).
 
-        ``last_ignore``: geoms that the held object (holding nothing: the hand) may touch at the last pose.
+        ``last_ignore``: geoms that the held object (holding nothing: the hand) may touch at the last pose;
+        ``q``: the arm's joint angles to start from (default: now).
         """
-        q, least = None, NEAR
+        least = NEAR
         for i, target in enumerate(poses):
             q = self.reach(target, q)
             if q is None:
@@ -345,6 +349,23 @@ class Planner:
             else:  # where it is going, the hand (or what it holds) may touch, not sink in
                 least = min(least, self.clearance(q, fingers, ignore, held, last_ignore) + CLEARANCE + TOUCH)
         return True, least
+
+    def follow(self, start: np.ndarray, end: np.ndarray, steps: int = 6) -> np.ndarray | None:
+        """Joint angles at ``end``, reached the way the controller goes there from ``start``.
+
+        Through poses interpolated from ``start`` (position linearly, orientation by slerp), each
+        warm-started from the last; None where a joint's limit stops the way (a wrist that would have to
+        turn the long way round).
+        """
+        turn = Rotation.from_matrix(end[:3, :3] @ start[:3, :3].T).as_rotvec()
+        q = None
+        for s in np.linspace(0, 1, steps + 1)[1:]:
+            p = pose(start[:3, 3] + s * (end[:3, 3] - start[:3, 3]))
+            p[:3, :3] = Rotation.from_rotvec(s * turn).as_matrix() @ start[:3, :3]
+            q = self.reach(p, q)
+            if q is None:
+                return None
+        return q
 
     def transit(
         self, start: np.ndarray, end: np.ndarray, ignore=(), fingers=FINGER_OPEN, held: Held | None = None
@@ -429,14 +450,21 @@ def _choose(
     what="",
     held: Held | None = None,
     last_ignore=(),
+    accept: Callable[[list[np.ndarray]], bool] | None = None,
 ) -> tuple[list[np.ndarray], float]:
     """The first candidate path (by cost) that the arm reaches clear of the scene; else the clearest one.
 
+    ``accept``: a further test of a path (a grasp that lets the next step put the object down).
     Raises :class:`PlanningError` when no candidate is reachable at all.
     """
     best, best_clear, errors = None, -np.inf, []
     for _, path in sorted(candidates, key=lambda c: c[0]):
-        ok, clear = planner.clear_path(path, ignore, fingers, held, last_ignore)
+        q = planner.follow(_eef(planner.env), path[0])
+        ok, clear = (
+            planner.clear_path(path, ignore, fingers, held, last_ignore, q) if q is not None else (False, 0)
+        )
+        if ok and accept is not None and not accept(path):
+            ok = False
         if not ok:
             _, err, rot_err = planner.ik(path[-1])
             errors.append(err)
@@ -503,7 +531,19 @@ class Pick:
         ignore = body_geoms(env, self.object)
         for attempt in range(self.tries):
             what = f"pick {self.object!r}"
-            (back, target), _ = _choose(planner, self.candidates(env), (), what=what, last_ignore=ignore)
+            then = planner.next_step if isinstance(planner.next_step, Place) else None
+            accept = None
+            if then is not None and then.object == self.object:  # only grasps the placing can use
+
+                def accept(path: list[np.ndarray], then: Place = then) -> bool:
+                    in_hand = np.linalg.inv(pose(*env.body_pose(self.object))) @ path[-1]
+                    lifted = path[-1].copy()
+                    lifted[2, 3] += self.lift
+                    return then.feasible(env, planner, in_hand, lifted)
+
+            (back, target), _ = _choose(
+                planner, self.candidates(env), (), what=what, last_ignore=ignore, accept=accept
+            )
             yield from _moves(planner.transit(_eef(env), back), OPEN, self.speed)
             yield Waypoint(back[:3, 3], back[:3, :3], OPEN, tolerance=0.015, speed=self.speed)
             yield Waypoint(target[:3, 3], target[:3, :3], OPEN, tolerance=0.008, speed=self.descend_speed)
@@ -545,12 +585,28 @@ class Place:
     """Keep the object's orientation but for a turn about the vertical (``symmetry`` turns tried); the
     poses' rotations are then ignored (a hammer lying on its side, a mug)."""
 
-    def candidates(self, env) -> list[tuple[float, list[np.ndarray]]]:
-        frame, now = _world(env, self.target), _eef(env)
-        held = np.linalg.inv(pose(*env.body_pose(self.object))) @ now  # gripper site in the object's frame
+    def feasible(self, env, planner: Planner, in_hand: np.ndarray, start: np.ndarray) -> bool:
+        """Whether some candidate's approach is reachable the controller's way, for a grasp.
+
+        ``in_hand``: the gripper site's pose in the object's frame; ``start``: the hand's pose then.
+        """
+        obj = start @ np.linalg.inv(in_hand)
+        return any(
+            planner.follow(start, path[0], steps=4) is not None
+            for _, path in sorted(self.candidates(env, in_hand, start, obj), key=lambda c: c[0])
+        )
+
+    def candidates(self, env, held=None, now=None, now_obj=None) -> list[tuple[float, list[np.ndarray]]]:
+        """(cost, [approach, goal]) hand poses; by default for the object as the hand holds it now."""
+        frame = _world(env, self.target)
+        now = _eef(env) if now is None else now
+        if held is None:
+            held = (
+                np.linalg.inv(pose(*env.body_pose(self.object))) @ now
+            )  # gripper site in the object's frame
         out = []
         if self.keep_tilt:
-            now_obj = pose(*env.body_pose(self.object))
+            now_obj = pose(*env.body_pose(self.object)) if now_obj is None else now_obj
             for place in self.poses:
                 for turn in _turns(self.symmetry):
                     goal_obj = turn @ pose(rot=now_obj[:3, :3])
@@ -698,7 +754,8 @@ class Plan:
     def __call__(self, env) -> Iterator[Waypoint]:
         """The expert: waypoints of every step, planned when the step starts."""
         planner = Planner(env)
-        for step in self.steps:
+        for i, step in enumerate(self.steps):
+            planner.next_step = self.steps[i + 1] if i + 1 < len(self.steps) else None
             try:
                 yield from step.waypoints(env, planner)
             except PlanningError as error:
