@@ -28,6 +28,23 @@ CATALOGUE = (
     ("nut_assembly", "Square", "D2", 400),
     ("nut_assembly", "NutAssembly", "D0", 500),
     ("pick_place", "PickPlace", "D0", 1000),
+    ("stack_three", "StackThree", "D0", 400),
+    ("stack_three", "StackThree", "D1", 400),
+    ("three_piece_assembly", "ThreePieceAssembly", "D0", 500),
+    ("three_piece_assembly", "ThreePieceAssembly", "D1", 500),
+    ("three_piece_assembly", "ThreePieceAssembly", "D2", 500),
+    ("threading", "Threading", "D0", 400),
+    ("threading", "Threading", "D1", 400),
+    ("threading", "Threading", "D2", 400),
+    ("coffee", "Coffee", "D0", 400),
+    ("coffee", "Coffee", "D1", 400),
+    ("coffee", "Coffee", "D2", 400),
+    ("hammer_cleanup", "HammerCleanup", "D0", 500),
+    ("hammer_cleanup", "HammerCleanup", "D1", 500),
+    ("mug_cleanup", "MugCleanup", "D0", 500),
+    ("mug_cleanup", "MugCleanup", "D1", 500),
+    ("kitchen", "Kitchen", "D0", 800),
+    ("kitchen", "Kitchen", "D1", 800),
 )
 
 # The twelve tasks of the MimicGen benchmark (Equivariant Diffusion Policy's evaluation suite).

@@ -10,6 +10,9 @@ from equirobot_envs.features import OBS_MODES
 from equirobot_envs.geometry import mat_to_rot6d, rot_z
 
 TASKS = list(equirobot_envs.task_specs())
+# The tasks whose experts are tested here on seeds 0 and 1; the planned experts of the other tasks are
+# tested on a fixed seed in their own tests/test_tasks_<name>.py.
+EXPERT_TASKS = ["stack_d0", "stack_d1", "square_d0", "square_d2", "nut_assembly_d0", "pick_place_d0"]
 
 
 def test_every_task_is_registered_with_its_horizon():
@@ -157,7 +160,7 @@ def test_abs_action_is_world_frame_rot6d(make_env):
 
 
 @pytest.mark.parametrize("control", ["abs", "delta"])
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", EXPERT_TASKS)
 def test_expert_succeeds(task, control, make_env):
     env = make_env(task, control=control)
     expert = ScriptedExpert(env)
