@@ -350,7 +350,8 @@ def test_eval_writes_tables_plot_and_videos_and_lists_missing_tasks(demos, tmp_p
     assert [r["protocol"] for r in stack] == ["last"] and stack[0]["episodes"] == "2"
     assert float(stack[0]["ci_low"]) <= float(stack[0]["success_rate"]) <= float(stack[0]["ci_high"])
     statuses = {r["task"]: r["status"] for r in rows}
-    assert statuses["coffee_d2"] == "not built yet" and statuses["square_d2"] == "no checkpoint for this task"
+    assert statuses["coffee_preparation_d1"] == "not built yet"
+    assert statuses["square_d2"] == statuses["coffee_d2"] == "no checkpoint for this task"
     assert (tmp_path / "eval" / "success.png").exists() and (tmp_path / "eval" / "results.md").exists()
     assert len(list((tmp_path / "eval" / "videos").rglob("*.mp4"))) == 1
 
