@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MUJOCO_GL ?= egl
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test test-slow lint clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,10 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The checks marked slow (the new tasks' delta-control experts, the C8 bc evaluation).
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
 
 clean:
 	rm -rf $(VENV) runs outputs .pytest_cache

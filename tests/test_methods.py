@@ -60,7 +60,7 @@ def test_train_policy_preset_picks_the_method_by_name(demos, tmp_path):  # noqa:
 
 
 # -- bc: train -> save -> load -> act -> eval ---------------------------------------------------------
-@pytest.mark.parametrize("group", ["C1", "C8"])
+@pytest.mark.parametrize("group", ["C1", pytest.param("C8", marks=pytest.mark.slow)])
 def test_bc_trains_saves_loads_acts_and_evaluates(demos, tmp_path, make_env, group):  # noqa: F811
     run = tmp_path / "run"
     trainer = Trainer(bc_config(demos, run, group=group), run)
