@@ -38,7 +38,8 @@ lint: setup
 test: lint
 	$(BIN)/python -m pytest -q
 
-# The checks marked slow (the new tasks' delta-control experts, the C8 bc evaluation).
+# The checks marked slow (the new tasks' delta-control experts, the C8 bc evaluation, eval's refusal of
+# mismatched checkpoints across the suite).
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
 

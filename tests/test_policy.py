@@ -419,6 +419,7 @@ def test_every_observation_mode_trains_through_the_trainer_and_acts(
     assert action.shape == (10,) and np.isfinite(action).all()
 
 
+@pytest.mark.slow  # 2.5 min on 2 cores: rollouts on two tasks plus three eval processes
 def test_eval_refuses_mismatched_checkpoints_names_each_failure_and_exits_1(demos, tmp_path):
     run = tmp_path / "run"
     Trainer(train_config(demos, run, steps=2), run).fit()
