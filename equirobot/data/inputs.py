@@ -72,9 +72,6 @@ class DataSpec:
         """The policy inputs besides ``lowdim``, in declaration order."""
         return tuple(f for f in mode_features(self.modes) if f.is_policy_input and f.group_action != "lowdim")
 
-    def input_keys(self) -> tuple[str, ...]:
-        return (LOWDIM, *(f.key for f in self.scene_features()))
-
     @classmethod
     def from_features(
         cls, modes: list[str], control: str, settings, n_objects: int, center_xy: list[float]

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from escnn.group import GroupElement
 
 from equirobot.symmetry.group import SceneSymmetry
+from equirobot_envs.features import QUANTITY_CHANNELS
 
 
 def _matrix(sym: SceneSymmetry, g: GroupElement, like: torch.Tensor) -> torch.Tensor:
@@ -170,7 +171,7 @@ def act_on_quantities(
         "rot6d": lambda v: act_on_rot6d(sym, g, v),
         "scalar": lambda v: v,
     }
-    sizes = {"position": 3, "vector": 3, "axis_angle": 3, "rot6d": 6, "scalar": 1}
+    sizes = QUANTITY_CHANNELS
     parts, c = [], 0
     for quantity in quantities:
         if quantity not in acts:
