@@ -35,8 +35,10 @@ lint: setup
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# Two pytest workers (one torch thread each), a test file per worker: the module-scoped fixtures
+# (trained runs, collected datasets) are built once.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The checks marked slow (the new tasks' delta-control experts, the C8 bc evaluation, eval's refusal of
 # mismatched checkpoints across the suite).

@@ -1,6 +1,11 @@
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest workers on the 2 cores: each (and each process it spawns) computes
+    # on one thread, or the two oversubscribe the cores and slow each other down.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
 
 import gymnasium as gym  # noqa: E402
 import pytest  # noqa: E402
