@@ -181,6 +181,21 @@ OBS_MODES: dict[str, ObsMode] = {
             ),
             "(H, H) top-down heightmap",
         ),
+        ObsMode(
+            "gripper_heightmap",
+            (
+                Feature(
+                    "gripper_heightmap",
+                    "float32",
+                    lambda settings, n: (settings.heightmap_size, settings.heightmap_size),
+                    "top_down",
+                    scale=10.0,
+                    doc="metres above the table, centred on the gripper, right = +x, up = +y",
+                ),
+                Feature("holding", "float32", _const(1), "lowdim", ("scalar",), doc="1 when holding"),
+            ),
+            "closed-loop tasks: (H, H) heightmap centred on the gripper and the holding flag",
+        ),
     )
 }
 
@@ -215,6 +230,13 @@ CONTROL_MODES: dict[str, ControlMode] = {
         "actions",
         "7-D robosuite OSC delta [dpos, daxis-angle, gripper], 1 = 5 cm / 0.5 rad",
         "delta",
+    ),
+    "closed_loop": ControlMode(
+        "closed_loop",
+        ("scalar", "vector", "scalar"),
+        "actions",
+        "5-D [gripper, dx, dy, dz, dtheta] in [-1, 1], 1 = 5 cm / pi/8",
+        "none",
     ),
 }
 

@@ -269,7 +269,11 @@ class DatasetRenderConfig:
 
 @dataclass
 class TrainConfig(EnvConfig):
-    """``equirobot train``: fit a policy to a replay buffer; evaluate and checkpoint as it goes."""
+    """``equirobot train``: fit a policy; evaluate and checkpoint as it goes.
+
+    Imitation methods learn from a dataset; online methods (reinforcement learning, on the closed-loop
+    tasks) from their own interaction.
+    """
 
     dataset: str = ""
     """A zarr replay buffer; default datasets/<task>_<control>_<obs>_100.zarr (``equirobot collect``)."""
@@ -309,6 +313,11 @@ class TrainConfig(EnvConfig):
     """Also log to Weights & Biases (needs the wandb package and an account)."""
     run_dir: str = ""
     """Run folder; default: hydra's run dir. An existing run folder is resumed."""
+    envs: int = 2
+    """Online methods (reinforcement learning): envs stepped in parallel, one worker process each; every
+    trainer step collects one transition per env, then makes one update."""
+    buffer_size: int = 100_000
+    """Online methods: transitions the replay buffer holds (demonstrations included)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -316,6 +325,8 @@ class TrainConfig(EnvConfig):
         positive = (
             "steps",
             "batch_size",
+            "envs",
+            "buffer_size",
             "eval_workers",
             "threads",
             "log_every",

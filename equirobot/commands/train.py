@@ -11,6 +11,7 @@ from rich.console import Console
 from equirobot.config import TrainConfig
 from equirobot.data.replay_buffer import DatasetError
 from equirobot.policies.checkpoint import read_config
+from equirobot.policies.registry import policy_class
 from equirobot.training.trainer import Trainer
 
 
@@ -38,7 +39,7 @@ def run(cfg: TrainConfig) -> dict:
         if resumed is not None:
             Console().print(f"resuming {run_dir} with its saved config (plus the overrides given)")
             cfg = resumed
-    if not Path(cfg.dataset_path()).exists():
+    if not policy_class(cfg.policy.type).online and not Path(cfg.dataset_path()).exists():
         raise DatasetError(
             f"{cfg.dataset_path()}: no such replay buffer; make it with `equirobot collect task={cfg.task} "
             f"obs=[{','.join(cfg.obs)}] control={cfg.control} n_demos=100` or give dataset=<zarr>"

@@ -1,11 +1,14 @@
 """The rollout engine: many episodes in spawned worker processes, one environment each.
 
 Every command that runs episodes (``collect``, ``generate``, ``eval``, ``rollout``, ``bench experts``,
-the trainer's periodic evaluation) runs them here. There are two ways to act:
+the trainer's periodic evaluation) runs them here. There are three ways to act:
 
 * :meth:`RolloutEngine.map_episodes`: an agent that needs the environment itself (a scripted expert,
   MimicGen generation, which read privileged state) is built inside each worker and runs whole
   episodes there; seeds go to whichever worker is free, results come back as they finish;
+* :meth:`RolloutEngine.step_envs` (with :meth:`~RolloutEngine.reset_env`): the caller steps every
+  worker's env once with a batch of actions and gets each :class:`Step` back (the collector of
+  reinforcement learning, which stores transitions, works this way);
 * :meth:`RolloutEngine.run_policy`: a learned policy stays in this process and acts for every worker at
   once. Each step the observations of all workers are stacked and ``policy.select_action`` is called
   once, so inference is batched across environments (as the Equivariant Diffusion Policy's runner does),
@@ -56,6 +59,21 @@ class EpisodeResult:
     video: str | None = None
 
 
+@dataclass
+class Step:
+    """What one worker's env returned for one action (the observation is the new one, never a reset's)."""
+
+    obs: dict[str, np.ndarray]
+    reward: float
+    terminated: bool
+    truncated: bool
+    success: bool
+
+    @property
+    def done(self) -> bool:
+        return self.terminated or self.truncated
+
+
 def die_with_parent() -> None:
     """Ask Linux to kill this process when its parent dies (a no-op elsewhere)."""
     if sys.platform.startswith("linux"):
@@ -103,13 +121,13 @@ def _worker(
                 frames = [render_frame(env)] if video else []
                 conn.send(("ok", obs))
             elif command == "step":
-                obs, _, terminated, truncated, info = env.step(payload)
+                obs, reward, terminated, truncated, info = env.step(payload)
                 if video:
                     frames.append(render_frame(env))
-                done = bool(terminated or truncated)
-                if done and video:
+                if (terminated or truncated) and video:
                     write_video(Path(video), frames, fps=env.metadata.get("render_fps", 20))
-                conn.send(("ok", (obs, bool(info["is_success"]), done)))
+                step = Step(obs, float(reward), bool(terminated), bool(truncated), bool(info["is_success"]))
+                conn.send(("ok", step))
             else:
                 raise ValueError(f"unknown worker command {command!r}")
         except Exception:
@@ -215,6 +233,23 @@ class RolloutEngine:
                 del busy[i]
                 yield self._receive(i)
 
+    # -- stepping the workers from this process --------------------------------------------------------
+    def reset_env(self, i: int, seed: int, video: str | None = None) -> dict[str, np.ndarray]:
+        """Reset worker ``i``'s env with ``seed`` (recording a video to ``video``); its first observation."""
+        self._conns[i].send(("reset", (seed, video)))
+        return self._receive(i)
+
+    def step_envs(self, actions: np.ndarray, envs: Sequence[int] | None = None) -> dict[int, Step]:
+        """Step the envs ``envs`` (default: all) with their rows of ``actions``, in parallel.
+
+        An env that ends (terminated or truncated) stays ended until :meth:`reset_env`: the caller sees
+        its last observation (what a replay buffer needs as the next observation).
+        """
+        envs = list(range(self.workers)) if envs is None else list(envs)
+        for i in envs:
+            self._conns[i].send(("step", actions[i]))
+        return {i: self._receive(i) for i in envs}
+
     # -- a policy in this process, batched across the workers ------------------------------------------
     def run_policy(
         self,
@@ -240,8 +275,7 @@ class RolloutEngine:
         def start(i: int) -> None:
             seed = pending.pop(0)
             seed_of[i], steps[i], success[i] = seed, 0, False
-            self._conns[i].send(("reset", (seed, videos.get(seed))))
-            obs[i] = self._receive(i)
+            obs[i] = self.reset_env(i, seed, videos.get(seed))
             policy.reset([i], [seed])
 
         for i in range(n):
@@ -250,13 +284,11 @@ class RolloutEngine:
         while running:
             stacked = {k: np.stack([o[k] for o in obs]) for k in obs[0]}
             actions = policy.select_action(stacked)
-            for i in running:
-                self._conns[i].send(("step", actions[i]))
-            for i in sorted(running):
-                obs[i], ok, done = self._receive(i)
+            for i, step in self.step_envs(actions, sorted(running)).items():
+                obs[i] = step.obs
                 steps[i] += 1
-                success[i] = success[i] or ok
-                if done:
+                success[i] = success[i] or step.success
+                if step.done:
                     result = EpisodeResult(seed_of[i], success[i], steps[i], videos.get(seed_of[i]))
                     results.append(result)
                     if on_episode is not None:

@@ -17,7 +17,7 @@ from torch import nn
 
 from equirobot.nn.conv1d import EquivariantConv1d, RegularGroupConv1d
 from equirobot.nn.fields import fiber, layout_type, regular, trivial
-from equirobot.nn.grid_encoders import SteerableGridEncoder
+from equirobot.nn.grid_encoders import SteerableConvEncoder, SteerableGridEncoder
 from equirobot.nn.heads import SAC_ACTION, EquivariantGaussianActor, EquivariantQMap, InvariantCritic
 from equirobot.nn.mlp import EquivariantLinear, LayoutEncoder
 from equirobot.nn.point_encoder import EquivariantPointEncoder
@@ -177,6 +177,17 @@ def catalog(sym: SceneSymmetry, seed: int = 0) -> list[Case]:
             smooth_grid(2, 3, 24, 24),
             lambda g, x: T.act_on_top_down(sym, g, x),
             field_action(image.out_type),
+            on_grid,
+        )
+    )
+    rl_encoder = SteerableConvEncoder(sym, 2, fields=(2, 4), out_fields=4)
+    cases.append(
+        Case(
+            "SteerableConvEncoder (heightmap)",
+            rl_encoder,
+            smooth_grid(2, 2, 24, 24),
+            lambda g, x: T.act_on_top_down(sym, g, x),
+            field_action(rl_encoder.out_type),
             on_grid,
         )
     )

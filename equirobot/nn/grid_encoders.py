@@ -137,6 +137,50 @@ class _PlainGridEncoder(nn.Module):
         return self.head(self.stages(to_escnn_grid(x, self.dims))).flatten(1)
 
 
+class SteerableConvEncoder(nn.Module):
+    """(B, C, H, W) top-down image -> (B, out_fields |G|) regular features: conv-ReLU-max-pool stages.
+
+    The light encoder of reinforcement learning (the SO(2)-equivariant SAC's layout: one steerable
+    convolution per stage, no normalisation, since the networks act in training mode): each stage
+    halves the resolution, a 1x1 convolution makes ``out_fields`` regular fields, and a global max pool
+    removes the grid. With group C1 it is an ordinary CNN of the same channel counts.
+    """
+
+    def __init__(
+        self,
+        sym: SceneSymmetry,
+        in_channels: int,
+        fields: tuple[int, ...] = (2, 4, 8, 8),
+        out_fields: int = 8,
+    ):
+        super().__init__()
+        gspace = sym.gspace2d
+        self.in_type = trivial(gspace, in_channels)
+        layers: list[enn.EquivariantModule] = []
+        t = self.in_type
+        for n in fields:
+            nxt = regular(gspace, n)
+            layers += [
+                enn.R2Conv(t, nxt, 3, padding=1),
+                enn.ReLU(nxt, inplace=True),
+                enn.PointwiseMaxPool2D(nxt, 2),
+            ]
+            t = nxt
+        self.out_type = regular(gspace, out_fields)
+        layers += [
+            enn.R2Conv(t, self.out_type, 1),
+            enn.ReLU(self.out_type, inplace=True),
+            enn.PointwiseAdaptiveMaxPool2D(self.out_type, 1),
+        ]
+        self.net = enn.SequentialModule(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_type.size:
+            raise ValueError(f"expected (B, {self.in_type.size}, H, W), got {tuple(x.shape)}")
+        x = to_escnn_grid(x, 2).contiguous()  # pooling is several times slower on a transposed view
+        return self.net(enn.GeometricTensor(x, self.in_type)).tensor.flatten(1)
+
+
 class InvariantImageEncoder(nn.Module):
     """(B, 3, H, W) wrist-camera image -> (B, out_features) invariant features (a plain CNN).
 

@@ -127,6 +127,9 @@ class Policy(nn.Module):
     """
 
     config_class: ClassVar[type[PolicyConfig]] = PolicyConfig
+    online: ClassVar[bool] = False
+    """Whether the method learns from its own interaction (an online source fills a replay buffer for
+    it) rather than from a dataset."""
 
     def __init__(self, config: PolicyConfig, spec: DataSpec):
         super().__init__()

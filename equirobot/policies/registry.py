@@ -21,6 +21,7 @@ POLICIES: dict[str, tuple[str, str]] = {
         "equirobot.policies.diffusion.modeling:DiffusionPolicy",
     ),
     "bc": ("equirobot.policies.bc.configuration:BCConfig", "equirobot.policies.bc.modeling:BCPolicy"),
+    "sac": ("equirobot.policies.sac.configuration:SACConfig", "equirobot.policies.sac.modeling:SACPolicy"),
 }
 
 

@@ -1,9 +1,10 @@
 """Batch sources of the trainer: where each step's batch comes from.
 
 A source yields the batches of steps ``start, start + 1, ..., stop - 1`` and can save and restore what it
-owns for an exact resume. The offline source draws windows of a :class:`SequenceDataset`; an online
-source (a vector-env collector filling the replay buffer, for reinforcement learning) implements the
-same three methods, collecting between batches with the policy being trained.
+owns for an exact resume. The offline source draws windows of a :class:`SequenceDataset`; the online
+source (``equirobot.training.online``: a vector-env collector filling the replay buffer, for
+reinforcement learning) implements the same methods, collecting between batches with the policy being
+trained.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class BatchSource(Protocol):
         ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def progress(self) -> dict[str, float]:
+        """Numbers to log beside the losses (an online source: env steps, training success)."""
+        ...
 
 
 class StepBatches(torch.utils.data.Sampler):
@@ -68,3 +73,6 @@ class OfflineSource:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+    def progress(self) -> dict[str, float]:
+        return {}

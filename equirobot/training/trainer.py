@@ -11,12 +11,12 @@ How a method plugs in:
 
 * offline (imitation): ``forward(batch) -> (loss, metrics)``; the default ``update`` backpropagates it
   through one optimiser. Batches come from :class:`~equirobot.training.sources.OfflineSource`.
-* online (reinforcement learning): override ``make_optimizers`` (actor, critic, temperature, ...),
-  ``update`` (the whole update, reading top to bottom, stepping each optimiser through ``step.step``;
-  target networks are submodules, so they are saved and resumed with the weights), and pass the
-  trainer an online :class:`~equirobot.training.sources.BatchSource` that collects with the policy
-  into the replay buffer between batches and saves the buffer in its ``state_dict``. The trainer itself
-  does not change.
+* online (reinforcement learning, ``Policy.online = True``): override ``make_optimizers`` (actor,
+  critic, temperature, ...) and ``update`` (the whole update, reading top to bottom, stepping each
+  optimiser through ``step.step``; target networks are submodules, so they are saved and resumed with
+  the weights). The trainer then builds no dataset: its batches come from
+  :class:`~equirobot.training.online.OnlineSource`, which collects with the policy into the replay
+  buffer between batches and saves the buffer in its ``state_dict``; learning rates stay constant.
 
 Exact resume. Each step's batch indices and each step's randomness (diffusion noise and timesteps,
 augmentation angles) come from generators seeded by (seed, step, rank), not from a running stream, so a
@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from diffusers.optimization import get_cosine_schedule_with_warmup
+from diffusers.optimization import get_constant_schedule, get_cosine_schedule_with_warmup
 from omegaconf import OmegaConf
 from rich.console import Console
 from safetensors.torch import load_file, save_file
@@ -62,8 +62,9 @@ from equirobot.policies.checkpoint import (
     save_policy,
     write_atomically,
 )
-from equirobot.policies.registry import make_policy
+from equirobot.policies.registry import make_policy, policy_class
 from equirobot.training.ema import EMA
+from equirobot.training.online import OnlineSource
 from equirobot.training.sources import BatchSource, OfflineSource
 from equirobot_envs.features import mode_features
 from equirobot_envs.registry import get_task
@@ -89,16 +90,17 @@ def _set_rng_state(state: dict, torch_state: torch.Tensor) -> None:
     torch.set_rng_state(torch_state)
 
 
-def make_spec(cfg, dataset: SequenceDataset) -> DataSpec:
-    """The data spec a train config and its dataset fix (inputs, actions, symmetry axis)."""
+def make_spec(cfg, dataset: SequenceDataset | None) -> DataSpec:
+    """The data spec a train config and its dataset fix (inputs, actions, symmetry axis).
+
+    Without a dataset (online methods) the shapes are those the env's features declare.
+    """
     task = get_task(cfg.task)
-    return DataSpec(
-        modes=list(cfg.obs),
-        control=cfg.control,
-        shapes=dataset.shapes(),
-        n_objects=len(task.objects) if "object" in {f.key for f in mode_features(cfg.obs)} else 0,
-        center_xy=[float(c) for c in task.workspace.center[:2]],
-    )
+    n_objects = len(task.objects) if "object" in {f.key for f in mode_features(cfg.obs)} else 0
+    center = [float(c) for c in task.workspace.center[:2]]
+    if dataset is None:
+        return DataSpec.from_features(list(cfg.obs), cfg.control, cfg, n_objects, center)
+    return DataSpec(list(cfg.obs), cfg.control, dataset.shapes(), n_objects, center)
 
 
 class Trainer:
@@ -120,18 +122,23 @@ class Trainer:
         random.seed(cfg.seed)
 
         policy_cfg = cfg.policy
-        self.dataset = SequenceDataset(
-            cfg.dataset_path(),
-            cfg.obs,
-            cfg.control,
-            policy_cfg.horizon,
-            policy_cfg.n_obs_steps,
-            policy_cfg.n_action_steps,
-            max_episodes=cfg.max_episodes or None,
-        )
+        # Offline methods learn from a dataset; online ones from the transitions their source collects.
+        self.online = policy_class(policy_cfg.type).online
+        self.dataset: SequenceDataset | None = None
+        if not self.online:
+            self.dataset = SequenceDataset(
+                cfg.dataset_path(),
+                cfg.obs,
+                cfg.control,
+                policy_cfg.horizon,
+                policy_cfg.n_obs_steps,
+                policy_cfg.n_action_steps,
+                max_episodes=cfg.max_episodes or None,
+            )
         spec = make_spec(cfg, self.dataset)
         self.policy = make_policy(policy_cfg, spec)
-        self.policy.fit(self.dataset)
+        if self.dataset is not None:
+            self.policy.fit(self.dataset)
         self.policy.to(self.device)
         # The policy that acts and is saved: the EMA copy if the method keeps one, else the policy itself.
         self.ema: EMA | None = None
@@ -145,13 +152,26 @@ class Trainer:
                 self.policy, device_ids=[self.device.index] if cuda else None
             )
         self.optimizers = self.policy.make_optimizers(cfg)
+        # Imitation: cosine decay after a warm-up; reinforcement learning: a constant rate.
         self.schedulers = {
-            name: get_cosine_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps)
+            name: get_constant_schedule(opt)
+            if self.online
+            else get_cosine_schedule_with_warmup(opt, cfg.warmup_steps, cfg.steps)
             for name, opt in self.optimizers.items()
         }
-        self.source: BatchSource = source or OfflineSource(
-            self.dataset, cfg.batch_size, cfg.seed, self.rank, cfg.num_workers, self.device.type == "cuda"
-        )
+        if source is not None:
+            self.source: BatchSource = source
+        elif self.dataset is not None:
+            self.source = OfflineSource(
+                self.dataset, cfg.batch_size, cfg.seed, self.rank, cfg.num_workers, self.device.type == "cuda"
+            )
+        else:
+            if self.world > 1:
+                raise ValueError("online methods train in one process (no torchrun)")
+            env_id, env_kwargs = get_task(cfg.task).env_id, cfg.env_kwargs()
+            self.source = OnlineSource(
+                self.policy, spec, env_id, env_kwargs, cfg.envs, cfg.buffer_size, cfg.batch_size, cfg.seed
+            )
         self.step = 0
         self.evaluations: list[dict] = []  # {"step", "success_rate", "checkpoint"}
 
@@ -236,7 +256,8 @@ class Trainer:
             video_dir=self.run_dir / "eval" / name,
             videos=1,
         )
-        self.evaluations.append({"step": self.step, "success_rate": result.rate, "checkpoint": name})
+        record = {"step": self.step, "success_rate": result.rate, "checkpoint": name}
+        self.evaluations.append({**record, **self.source.progress()})
         ranked = sorted(self.evaluations, key=lambda e: (-e["success_rate"], -e["step"]))
         keep = {e["checkpoint"] for e in ranked[: self.cfg.top_k]}
         for evaluation in self.evaluations:
@@ -256,9 +277,14 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             counts = " + ".join(f"{n} {c / 1e6:.2f}M" for n, c in self.policy.n_parameters().items() if c)
             start = f"resuming at step {self.step}" if resumed else "training"
+            data = (
+                f"{len(self.dataset)} samples of {self.dataset.n_episodes} demos"
+                if self.dataset is not None
+                else f"{cfg.task} ({cfg.envs} envs)"
+            )
             console.print(
-                f"{start} {cfg.policy.name} ({cfg.policy.type}, {cfg.policy.group}) on {len(self.dataset)} "
-                f"samples of {self.dataset.n_episodes} demos, parameters {counts}, {self.device}"
+                f"{start} {cfg.policy.name} ({cfg.policy.type}, {cfg.policy.group}) on {data}, "
+                f"parameters {counts}, {self.device}"
             )
         from torch.utils.tensorboard import SummaryWriter
 
@@ -307,6 +333,7 @@ class Trainer:
                     f"train/lr_{n}": float(sch.get_last_lr()[0]) for n, sch in self.schedulers.items()
                 }
                 scalars["train/samples_per_s"] = rate
+                scalars |= {f"rollout/{k}": v for k, v in self.source.progress().items()}
                 assert writer is not None  # made on the main rank
                 for key, value in scalars.items():
                     writer.add_scalar(key, value, self.step)

@@ -1,0 +1,276 @@
+"""Soft actor-critic on a top-down heightmap, equivariant (C_N) or not (C1), in the shared interface.
+
+Input: the policy's one top-down map (``gripper_heightmap`` of the closed-loop tasks) as channel 0 and
+every invariant ``lowdim`` scalar (the holding flag, the finger joints) tiled over the image as one more
+channel each, as the SO(2)-equivariant SAC feeds its "holding" channel. Output: the closed-loop action
+``[gripper, dx, dy, dz, dtheta]`` in [-1, 1] (tanh-squashed Gaussian).
+
+Symmetry, for ``group=C_N`` (a rotation g of the scene about the vertical axis turns the map about its
+centre): the actor's mean and the distribution of the (dx, dy) sample turn by rho_1(g), everything else
+is invariant, and both critics are invariant. The encoders are exact for multiples of 90 degrees (the
+pixel grid maps onto itself) and approximate for the other elements of C8; the tanh squashing acts on
+each component, which commutes with those quarter turns (signed permutations of dx, dy) but not with
+45 degrees, so the executed action is exactly equivariant on C4 (tested) and approximately on C8.
+
+One update (``update``): critic step on the soft Bellman target of the target critics (DrQ: averaged
+over ``target_samples`` shifted next observations), actor step on ``alpha log pi - min Q`` (+ the
+behaviour-cloning term on demonstrations, SACfD), temperature step towards ``target_entropy``, Polyak
+update of the target critics; with prioritised replay the new |TD errors| are left in
+``new_priorities`` for the online source to write back.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from equirobot.data.inputs import LOWDIM, lowdim_layout, lowdim_quantities
+from equirobot.nn.fields import fiber, regular
+from equirobot.nn.grid_encoders import SteerableConvEncoder
+from equirobot.nn.heads import SAC_ACTION, EquivariantGaussianActor, InvariantCritic
+from equirobot.policies.augmentation import rotate_inputs
+from equirobot.policies.base import Batch, Policy, TrainStep
+from equirobot.policies.sac.configuration import SACConfig
+from equirobot_envs.features import QUANTITY_CHANNELS
+
+LOG_2 = math.log(2.0)
+
+
+class SACPolicy(Policy):
+    """Actor, twin critics and their targets on heightmap encoders; see the module docstring."""
+
+    config_class = SACConfig
+    config: SACConfig
+    online = True
+
+    def __init__(self, config: SACConfig, spec):
+        super().__init__(config, spec)
+        grids = [f for f in spec.scene_features() if f.group_action == "top_down"]
+        if len(grids) != 1 or len(spec.scene_features()) != 1:
+            raise ValueError(
+                "policy sac reads one top-down map (obs=[gripper_heightmap] of the closed-loop tasks); "
+                f"this data has {[f.key for f in spec.scene_features()]}"
+            )
+        if spec.action_dim != SAC_ACTION.size:
+            raise ValueError(
+                f"policy sac acts in the closed-loop action [gripper, dx, dy, dz, dtheta] (control="
+                f"closed_loop); this data's control {spec.control!r} has {spec.action_dim} channels"
+            )
+        if self.sym.flips:
+            raise ValueError(
+                f"policy sac takes a rotation group C_N (dtheta flips under mirrors), got {config.group}"
+            )
+        self.grid_key, self.grid_scale = grids[0].key, grids[0].scale
+        self.scalar_channels = _scalar_channels(lowdim_quantities(spec))
+        in_channels = 1 + len(self.scalar_channels)
+        order = self.sym.group.order()
+
+        def fields(channels: int) -> int:
+            return max(1, config.scaled(channels) // order)
+
+        def encoder() -> SteerableConvEncoder:
+            stages = tuple(fields(c) for c in config.encoder_channels)
+            return SteerableConvEncoder(self.sym, in_channels, stages, fields(config.features))
+
+        obs_type = regular(fiber(self.sym), fields(config.features))
+        self.actor_encoder = encoder()
+        self.actor = EquivariantGaussianActor(self.sym, obs_type, SAC_ACTION, fields(config.hidden))
+        self.critic_encoder = encoder()
+        self.critics = nn.ModuleList(
+            InvariantCritic(self.sym, obs_type, SAC_ACTION, fields(config.hidden)) for _ in range(2)
+        )
+        self.target_encoder = copy.deepcopy(self.critic_encoder).requires_grad_(False)
+        self.target_critics = copy.deepcopy(self.critics).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(config.init_alpha)))
+        self.new_priorities: tuple[np.ndarray, np.ndarray] | None = None
+        """(slots, |TD error|) of the last update's batch, for a prioritised replay buffer."""
+        self._lowdim_layout = lowdim_layout(spec)
+
+    # -- networks -------------------------------------------------------------------------------------
+    def image(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Policy inputs of one step, ``lowdim`` (B, D) and the map (B, 1, H, W) -> the network input.
+
+        That is (B, 1 + S, H / p, W / p), with S invariant scalars and p = ``input_pool``.
+        """
+        grid = obs[self.grid_key].float() * self.grid_scale
+        if self.config.input_pool > 1:  # equivariant: the pooling windows tile the map symmetrically
+            grid = F.avg_pool2d(grid, self.config.input_pool)
+        scalars = obs[LOWDIM][:, self.scalar_channels].float()
+        tiled = scalars[:, :, None, None].expand(-1, -1, *grid.shape[-2:])
+        return torch.cat([grid, tiled], dim=1)
+
+    def sample(
+        self, image: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Squashed Gaussian sample, its log-probability and the squashed mean, for (B, C, H, W) inputs."""
+        mean, log_std = self.actor(self.actor_encoder(image))
+        std = log_std.exp()
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        pre = mean + std * noise
+        action = torch.tanh(pre)
+        # log N(pre) minus log |d tanh / d pre| = 2 (log 2 - pre - softplus(-2 pre)), numerically stable
+        log_prob = (-0.5 * noise**2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prob = log_prob - (2 * (LOG_2 - pre - F.softplus(-2 * pre))).sum(-1)
+        return action, log_prob, torch.tanh(mean)
+
+    def q_values(self, features: torch.Tensor, action: torch.Tensor, target: bool = False) -> torch.Tensor:
+        """(2, B) values of both critics (or target critics) for encoded observations."""
+        critics = self.target_critics if target else self.critics
+        return torch.stack([critic(features, action)[:, 0] for critic in critics])
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return self.log_alpha.exp()
+
+    # -- acting ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_chunk(self, obs: dict[str, torch.Tensor], generators: list[torch.Generator]) -> torch.Tensor:
+        """Training mode: a sample per env (its own generator); eval mode: the squashed mean."""
+        image = self._acting_view(self.image({k: v[:, -1] for k, v in obs.items()}))
+        if not self.training:
+            mean, _ = self.actor(self.actor_encoder(image))
+            return torch.tanh(mean)[:, None]
+        actions = [self.sample(image[i : i + 1], generators[i])[0] for i in range(len(image))]
+        return torch.cat(actions)[:, None]
+
+    def _acting_view(self, image: torch.Tensor) -> torch.Tensor:
+        """RAD trains on crops, so it acts on the central crop; other augmentations act on the whole map."""
+        c = self.config.crop
+        if self.config.augmentation == "crop" and c:
+            return image[..., c:-c, c:-c]
+        return image
+
+    # -- training -------------------------------------------------------------------------------------
+    def make_optimizers(self, train) -> dict[str, torch.optim.Optimizer]:
+        """Adam (default betas, no weight decay) for the critics, the actor and the temperature."""
+        return {name: torch.optim.Adam(self.optimized_parameters(name), lr=train.lr) for name in _PARTS}
+
+    def optimized_parameters(self, optimizer: str) -> list[nn.Parameter]:
+        return _PARTS[optimizer](self)
+
+    def forward(self, batch: Batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+        """The critic loss of a batch (what ``update`` minimises first); for inspection and tests."""
+        images, next_images, action = self._augmented(batch, generator)
+        target = self._target(batch, next_images, generator)
+        q = self.q_values(self.critic_encoder(images), action)
+        loss = (batch["weight"] * ((q - target) ** 2).sum(0)).mean()
+        return loss, {"q": float(q.mean())}
+
+    def update(self, batch: Batch, step: TrainStep, generator: torch.Generator | None = None) -> dict:
+        images, next_images, action = self._augmented(batch, generator)
+        target = self._target(batch, next_images, generator)
+        features = self.critic_encoder(images)
+        q = self.q_values(features, action)
+        critic_loss = (batch["weight"] * ((q - target) ** 2).sum(0)).mean()
+        metrics = {
+            "loss": float(critic_loss.detach()),
+            "q": float(q.detach().mean()),
+            "target": float(target.mean()),
+        }
+        metrics["grad_norm_critic"] = step.step(critic_loss, "critic")
+
+        sampled, log_prob, mean = self.sample(images, generator)
+        actor_loss = (
+            self.alpha.detach() * log_prob - self.q_values(features.detach(), sampled).min(0).values
+        ).mean()
+        demo = batch["demo"].float()
+        if self.config.bc_weight and demo.sum() > 0:
+            bc = (((mean - action) ** 2).sum(-1) * demo).sum() / demo.sum()
+            actor_loss = actor_loss + self.config.bc_weight * bc
+            metrics["bc"] = float(bc.detach())
+        metrics["actor_loss"] = float(actor_loss.detach())
+        metrics["grad_norm_actor"] = step.step(actor_loss, "actor")
+
+        alpha_loss = -(self.log_alpha * (log_prob.detach() + self.config.target_entropy)).mean()
+        step.step(alpha_loss, "alpha")
+        metrics |= {"alpha": float(self.alpha.detach()), "entropy": float(-log_prob.detach().mean())}
+
+        with torch.no_grad():
+            tau = self.config.tau
+            for target_module, module in (
+                (self.target_encoder, self.critic_encoder),
+                (self.target_critics, self.critics),
+            ):
+                for p_target, p in zip(target_module.parameters(), module.parameters(), strict=True):
+                    p_target.lerp_(p, tau)
+        td_error = (q[0] - target).detach().abs().cpu().numpy()
+        self.new_priorities = (batch["index"].cpu().numpy(), td_error)
+        return metrics
+
+    @torch.no_grad()
+    def _target(self, batch: Batch, next_images: list[torch.Tensor], generator) -> torch.Tensor:
+        """The soft Bellman target, r + gamma (1 - terminal) (min target Q - alpha log pi).
+
+        Averaged over the next images given (DrQ's K augmented copies; one otherwise).
+        """
+        values = []
+        for image in next_images:
+            next_action, log_prob, _ = self.sample(image, generator)
+            q = self.q_values(self.target_encoder(image), next_action, target=True).min(0).values
+            values.append(q - self.alpha * log_prob)
+        soft_value = torch.stack(values).mean(0)
+        return batch["reward"] + self.config.gamma * (1 - batch["terminal"]) * soft_value
+
+    def _augmented(self, batch: Batch, generator) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """Images of the observations, of the next observations (DrQ: several), and the actions."""
+        obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"].float()
+        cfg = self.config
+        if cfg.augmentation == "rotate":  # obs and next obs as a 2-step history, turned with the action
+            both = {k: torch.stack([obs[k].float(), next_obs[k].float()], 1) for k in obs}
+            kinds = {LOWDIM: "lowdim", self.grid_key: "top_down"}
+            turned, action = rotate_inputs(
+                both, action[:, None], kinds, self._lowdim_layout, SAC_ACTION, generator
+            )
+            action = action[:, 0]
+            obs, next_obs = {k: v[:, 0] for k, v in turned.items()}, {k: v[:, 1] for k, v in turned.items()}
+        images, next_image = self.image(obs), self.image(next_obs)
+        if cfg.augmentation == "crop" and cfg.crop:
+            return (
+                _random_crop(images, cfg.crop, generator),
+                [_random_crop(next_image, cfg.crop, generator)],
+                action,
+            )
+        if cfg.augmentation == "shift" and cfg.shift:
+            shifted = [_random_shift(next_image, cfg.shift, generator) for _ in range(cfg.target_samples)]
+            return _random_shift(images, cfg.shift, generator), shifted, action
+        return images, [next_image], action
+
+
+_PARTS = {
+    "critic": lambda p: [*p.critic_encoder.parameters(), *p.critics.parameters()],
+    "actor": lambda p: [*p.actor_encoder.parameters(), *p.actor.parameters()],
+    "alpha": lambda p: [p.log_alpha],
+}
+"""Optimiser name -> the parameters it steps."""
+
+
+def _scalar_channels(quantities: tuple[str, ...]) -> list[int]:
+    """Channels of ``lowdim`` that hold invariant scalars (the holding flag, finger joints)."""
+    channels, c = [], 0
+    for q in quantities:
+        if q == "scalar":
+            channels.append(c)
+        c += QUANTITY_CHANNELS[q]
+    return channels
+
+
+def _random_crop(x: torch.Tensor, margin: int, generator) -> torch.Tensor:
+    """RAD: each sample's own crop of (H - 2 margin, W - 2 margin)."""
+    b, _, h, w = x.shape
+    offsets = torch.randint(0, 2 * margin + 1, (b, 2), generator=generator, device=x.device).tolist()
+    return torch.stack(
+        [x[i, :, dy : dy + h - 2 * margin, dx : dx + w - 2 * margin] for i, (dy, dx) in enumerate(offsets)]
+    )
+
+
+def _random_shift(x: torch.Tensor, pad: int, generator) -> torch.Tensor:
+    """DrQ: replicate-pad by ``pad`` and crop each sample back to its size at a random offset."""
+    b, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    offsets = torch.randint(0, 2 * pad + 1, (b, 2), generator=generator, device=x.device).tolist()
+    return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets)])
