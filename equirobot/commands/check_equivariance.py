@@ -4,7 +4,7 @@ Modules: every entry of ``equirobot.nn.catalog``, in train and eval mode. Polici
 policy per observation mode, fitted on synthetic data about an off-origin symmetry axis; for each part
 (normaliser, observation encoder, the whole sampler with its initial noise turned too) the largest
 error over the group, and the subgroup it is exact on (grid inputs: the elements mapping the grid to
-itself).
+itself); and a small SAC agent on the closed-loop heightmap: the executed action and both critics.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from rich.table import Table
 from equirobot.config import CheckEquivarianceConfig
 from equirobot.data.inputs import DataSpec
 from equirobot.nn.catalog import catalog
-from equirobot.policies.checks import exact_subgroup, part_errors
+from equirobot.policies.checks import actor_critic_errors, exact_subgroup, part_errors
 from equirobot.policies.diffusion.modeling import DiffusionPolicy
 from equirobot.policies.registry import make_policy
+from equirobot.policies.sac.modeling import SACPolicy
 from equirobot.symmetry.checks import equivariance_error
 from equirobot.symmetry.group import SceneSymmetry
 from equirobot_envs.config import EnvConfig
@@ -90,6 +91,35 @@ def policy_rows(sym: SceneSymmetry, tolerance: float) -> list[list[str]]:
     return rows
 
 
+RL_TINY = {"type": "sac", "encoder_channels": [8, 16], "features": 16, "hidden": 16}
+
+
+def actor_critic_rows(sym: SceneSymmetry, tolerance: float) -> list[list[str]]:
+    """One row per part of a small SAC agent on the closed-loop heightmap (rotation groups only)."""
+    if sym.flips:
+        return [[sym.name, "sac", "-", "-", "not defined: dtheta is not a pseudo-scalar of the action"]]
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    spec = DataSpec.from_features(["gripper_heightmap"], "closed_loop", SMALL, 0, list(CENTER))
+    policy = make_policy({**RL_TINY, "group": sym.name}, spec)
+    assert isinstance(policy, SACPolicy)
+    frames = synthetic_inputs(spec, 2, rng)
+    frames["lowdim"] = torch.rand(2, spec.shapes["lowdim"][0])
+    inputs = {k: v[:, None] for k, v in frames.items()}
+    rows = []
+    for part, errors in actor_critic_errors(policy, inputs).items():
+        rows.append(
+            [
+                sym.name,
+                "sac (gripper_heightmap)",
+                part,
+                f"{max(errors):.1e}",
+                exact_subgroup(sym, errors, tolerance),
+            ]
+        )
+    return rows
+
+
 def run(cfg: CheckEquivarianceConfig) -> bool:
     """Print the module table and the policy table; returns whether every module passed."""
     torch.set_num_threads(cfg.threads)
@@ -121,13 +151,13 @@ def run(cfg: CheckEquivarianceConfig) -> bool:
     console = Console(width=150)
     console.print(table)
     if cfg.policies:
-        policies = Table(
-            title="diffusion policies: error over the group, and the subgroup each part is exact on"
-        )
+        policies = Table(title="policies: error over the group, and the subgroup each part is exact on")
         for column in ("group", "observation mode", "part", "max error", "exact on"):
             policies.add_column(column)
         for name in cfg.groups:
             for row in policy_rows(SceneSymmetry.from_name(name), cfg.tolerance):
+                policies.add_row(*row)
+            for row in actor_critic_rows(SceneSymmetry.from_name(name), cfg.tolerance):
                 policies.add_row(*row)
         console.print(policies)
     return all_ok

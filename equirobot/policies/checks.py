@@ -1,4 +1,6 @@
-"""Equivariance of a whole policy, part by part: normaliser, observation encoder, sampler.
+"""Equivariance of a whole policy, part by part.
+
+Diffusion: normaliser, observation encoder, sampler; reinforcement learning: actor and critics.
 
 Every scene input is turned by each group element the way its feature declares (``group_action``):
 ``lowdim`` by its quantities (positions about the symmetry axis), point clouds about the axis, voxel
@@ -13,6 +15,7 @@ import torch
 
 from equirobot.data.inputs import LOWDIM, lowdim_quantities
 from equirobot.policies.diffusion.modeling import DiffusionPolicy
+from equirobot.policies.sac.modeling import SACPolicy
 from equirobot.symmetry import transforms as T
 from equirobot.symmetry.checks import field_action
 from equirobot_envs.features import CONTROL_MODES
@@ -25,7 +28,9 @@ SCENE_ACTIONS = {
 }
 
 
-def act_on_inputs(policy: DiffusionPolicy, g, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def act_on_inputs(
+    policy: DiffusionPolicy | SACPolicy, g, inputs: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """Policy inputs ``{key: (B, n_obs, ...)}`` (raw units) of a scene turned by ``g``."""
     spec, sym = policy.spec, policy.sym
     center = (*spec.center_xy, 0.0)
@@ -60,6 +65,28 @@ def part_errors(policy: DiffusionPolicy, inputs: dict[str, torch.Tensor], noise:
         turned_noise = T.act_on_quantities(sym, g, noise, quantities, (0.0, 0.0, 0.0))  # normalised space
         expected = T.act_on_quantities(sym, g, actions, quantities, center)
         errors["sampler"].append(_relative(policy.sample(turned, turned_noise), expected))
+    return errors
+
+
+@torch.no_grad()
+def actor_critic_errors(policy: SACPolicy, inputs: dict[str, torch.Tensor]) -> dict:
+    """{part: [relative error per group element]} of an actor-critic.
+
+    ``actor``: the action it executes (eval mode: the squashed mean) against the turned action;
+    ``critics``: both critics' values of the turned scene and action against the values before.
+    """
+    policy.eval()
+    sym, quantities = policy.sym, CONTROL_MODES[policy.spec.control].quantities
+    generators = [torch.Generator() for _ in range(len(inputs[LOWDIM]))]
+    action = policy.predict_chunk(inputs, generators)[:, 0]
+    q = policy.q_values(policy.critic_encoder(policy.image({k: v[:, -1] for k, v in inputs.items()})), action)
+    errors: dict[str, list[float]] = {"actor": [], "critics": []}
+    for g in sym.elements:
+        turned = act_on_inputs(policy, g, inputs)
+        expected = T.act_on_quantities(sym, g, action, quantities, (0.0, 0.0, 0.0))  # displacements
+        errors["actor"].append(_relative(policy.predict_chunk(turned, generators)[:, 0], expected))
+        image = policy.image({k: v[:, -1] for k, v in turned.items()})
+        errors["critics"].append(_relative(policy.q_values(policy.critic_encoder(image), expected), q))
     return errors
 
 
