@@ -1,0 +1,78 @@
+"""Plot ``scripts/results/rl_curves.csv``: success rate against env steps, mean and 95% interval over seeds.
+
+Writes one png per task and ``rl_steps_to_90.md``: per task and agent the first evaluated env step at
+which the mean over seeds reaches 90% success ("not reached" otherwise), the final mean and the seeds.
+The interval is mean +- t(0.975, n-1) * sd / sqrt(n) over seeds (the seeds are the only repeats).
+
+    python scripts/plot_rl_curves.py [--csv scripts/results/rl_curves.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def curves(rows: list[dict]) -> dict[tuple[str, str], dict[int, list[float]]]:
+    """(task, agent) -> {env steps: [success rate of each seed]}."""
+    out: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        out[(r["task"], r["agent"])][int(r["env_steps"])].append(float(r["success_rate"]))
+    return out
+
+
+def interval(values: list[float]) -> tuple[float, float]:
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--csv", type=Path, default=RESULTS / "rl_curves.csv")
+    args = parser.parse_args()
+    with open(args.csv) as f:
+        rows = list(csv.DictReader(f))
+    data = curves(rows)
+    lines = [
+        "| task | agent | seeds | env steps to 90% (mean over seeds) | final success (mean +- 95%) |",
+        "|---|---|---|---|---|",
+    ]
+    for task in sorted({t for t, _ in data}):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for (t, agent), points in sorted(data.items()):
+            if t != task:
+                continue
+            steps = sorted(points)
+            means, halves = zip(*(interval(points[s]) for s in steps), strict=True)
+            ax.plot(steps, means, label=agent)
+            ax.fill_between(steps, np.subtract(means, halves), np.add(means, halves), alpha=0.2)
+            reached = next((s for s, m in zip(steps, means, strict=True) if m >= 0.9), None)
+            seeds = len(points[steps[-1]])
+            lines.append(
+                f"| {task} | {agent} | {seeds} | {reached if reached is not None else 'not reached'} | "
+                f"{means[-1]:.2f} +- {halves[-1]:.2f} |"
+            )
+        ax.set(xlabel="env steps", ylabel="success rate (held-out seeds)", title=task, ylim=(-0.02, 1.02))
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(args.csv.parent / f"rl_curves_{task}.png", dpi=100)
+        plt.close(fig)
+    (args.csv.parent / "rl_steps_to_90.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
