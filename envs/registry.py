@@ -52,6 +52,7 @@ CATALOGUE = (
 CLOSED_LOOP = (
     ("block_picking", "BlockPicking", "", 100),
     ("block_pulling", "BlockPulling", "", 100),
+    ("drawer_opening", "DrawerOpening", "", 100),
 )
 CATALOGUES = {"mimicgen": CATALOGUE, "closed_loop": CLOSED_LOOP}
 """Task family (``equirobot_envs.features.FAMILIES``) -> its catalogue."""
