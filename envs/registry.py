@@ -53,6 +53,7 @@ CLOSED_LOOP = (
     ("block_picking", "BlockPicking", "", 100),
     ("block_pulling", "BlockPulling", "", 100),
     ("drawer_opening", "DrawerOpening", "", 100),
+    ("block_stacking", "BlockStacking", "", 100),
 )
 CATALOGUES = {"mimicgen": CATALOGUE, "closed_loop": CLOSED_LOOP}
 """Task family (``equirobot_envs.features.FAMILIES``) -> its catalogue."""
