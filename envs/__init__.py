@@ -1,6 +1,7 @@
-"""equirobot_envs: MimicGen-benchmark manipulation tasks as Gymnasium environments.
+"""equirobot_envs: MimicGen-benchmark manipulation tasks and closed-loop RL tasks as Gymnasium environments.
 
-Importing the package registers every task variant as ``equirobot/<Task>-<Variant>-v0``. It imports
+Importing the package registers every MimicGen task variant as ``equirobot/<Task>-<Variant>-v0`` and
+every closed-loop task (``equirobot_envs.closed_loop``) as ``equirobot/<Task>-v0``. It imports
 neither robosuite nor MuJoCo: those load with the first environment (``equirobot_envs.base``), so the
 declarations (``features``, ``geometry``, ``config``) serve a policy on a computer without the simulator.
 """
@@ -14,23 +15,33 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set bef
 # robosuite logs a page of warnings at import (no private macro file, optional robots missing).
 logging.getLogger("robosuite_logs").addFilter(lambda record: record.levelno >= logging.ERROR)
 
-from equirobot_envs.registry import CATALOGUE, TaskSpec, config_name, env_id, get_task, task_specs  # noqa: E402
+from equirobot_envs.registry import (  # noqa: E402
+    CATALOGUES,
+    ENTRY_POINTS,
+    TaskSpec,
+    closed_loop_specs,
+    config_name,
+    env_id,
+    get_task,
+    task_specs,
+)
 
 
 def register_tasks() -> None:
-    """Register every task variant with gymnasium (idempotent)."""
+    """Register every task variant of both families with gymnasium (idempotent)."""
     import gymnasium as gym
 
-    for _, name, variant, horizon in CATALOGUE:
-        if env_id(name, variant) not in gym.registry:
-            gym.register(
-                id=env_id(name, variant),
-                entry_point="equirobot_envs.base:TaskEnv",
-                max_episode_steps=horizon,
-                kwargs={"task": config_name(name, variant)},
-            )
+    for family, catalogue in CATALOGUES.items():
+        for _, name, variant, horizon in catalogue:
+            if env_id(name, variant) not in gym.registry:
+                gym.register(
+                    id=env_id(name, variant),
+                    entry_point=ENTRY_POINTS[family],
+                    max_episode_steps=horizon,
+                    kwargs={"task": config_name(name, variant)},
+                )
 
 
 register_tasks()
 
-__all__ = ["TaskSpec", "get_task", "register_tasks", "task_specs"]
+__all__ = ["TaskSpec", "closed_loop_specs", "get_task", "register_tasks", "task_specs"]

@@ -90,6 +90,10 @@ class TaskEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    expert_speed_scale = 1.0
+    """Waypoint speeds are metres per step at this env's 20 Hz (``experts.ScriptedExpert``)."""
+    expert_max_turn = 0.08
+    """Radians per step the scripted expert turns the gripper at most."""
     action_space: spaces.Box
     observation_space: spaces.Dict
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from equirobot_envs.features import check_modes, control_mode
-from equirobot_envs.registry import resolve_task
+from equirobot_envs.features import CONTROL_MODES, OBS_MODES, family_modes
+from equirobot_envs.registry import resolve_task, task_family
 
 NONFINITE_ACTIONS = ("raise", "hold")
 SIZE_FIELDS = ("image_size", "n_points", "voxel_size", "heightmap_size", "point_cloud_camera_size")
@@ -26,9 +26,11 @@ class EnvConfig:
     """Task config name (``equirobot tasks`` lists them) or gymnasium id."""
     obs: list[str] = field(default_factory=lambda: ["state"])
     """Observation modes (``equirobot_envs.features.OBS_MODES``): state, rgb, depth, point_cloud, voxels,
-    heightmap."""
+    heightmap; a closed-loop task (``block_picking``, ...) takes gripper_heightmap only, and gets it when
+    this is left at its default."""
     control: str = "abs"
-    """abs (10-D world-frame target pose, rot6d) or delta (7-D OSC delta)."""
+    """abs (10-D world-frame target pose, rot6d) or delta (7-D OSC delta); a closed-loop task takes
+    closed_loop (5-D gantry step) only, and gets it when this is left at its default."""
     image_size: int = 84
     """Side of the rgb and depth images, pixels."""
     n_points: int = 1024
@@ -48,8 +50,7 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         resolve_task(self.task)  # raises with the list of valid tasks
-        control_mode(self.control)  # raises with the list of valid control modes
-        check_modes(self.obs)
+        self._fit_family()
         for name in SIZE_FIELDS:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -57,6 +58,35 @@ class EnvConfig:
             raise ValueError(f"nonfinite_action={self.nonfinite_action!r}; valid: {list(NONFINITE_ACTIONS)}")
         if not self.point_cloud_cameras and {"point_cloud", "voxels"} & set(self.obs):
             raise ValueError("point_cloud_cameras is empty but point clouds or voxels are requested")
+
+    def _fit_family(self) -> None:
+        """Give a closed-loop task its modes where the defaults were left; refuse another family's.
+
+        Unknown modes are refused with the list of the task family's valid ones.
+        """
+        family = task_family(self.task)
+        obs_modes, controls = family_modes(family)
+        unknown = [m for m in self.obs if m not in OBS_MODES]
+        if unknown:
+            raise ValueError(f"unknown observation mode(s) {unknown}; valid modes: {obs_modes}")
+        if self.control not in CONTROL_MODES:
+            raise ValueError(f"unknown control mode {self.control!r}; valid modes: {controls}")
+        if family == "closed_loop":
+            if list(self.obs) == ["state"]:
+                self.obs = list(obs_modes)
+            if self.control == "abs":
+                self.control = controls[0]
+        foreign = [m for m in self.obs if m not in obs_modes]
+        if family == "closed_loop" and list(self.obs) != obs_modes:
+            raise ValueError(f"task {self.task} ({family}) observes obs={obs_modes} only, got {self.obs}")
+        if foreign:
+            raise ValueError(
+                f"task {self.task} ({family}) cannot observe {foreign}; valid obs modes: {obs_modes}"
+            )
+        if self.control not in controls:
+            raise ValueError(
+                f"task {self.task} ({family}) cannot take control={self.control!r}; valid: {controls}"
+            )
 
     def env_kwargs(self) -> dict[str, Any]:
         """The settings as ``gymnasium.make`` keyword arguments (the task is the id), JSON-able."""

@@ -34,7 +34,8 @@ class Waypoint:
     hold: int = 0
     """...and then this many more steps have passed (to let the gripper close, a nut settle)."""
     speed: float = 0.012
-    """Top speed of the commanded pose, metres per step (20 steps per second)."""
+    """Top speed of the commanded pose, metres per step at 20 steps per second (envs stepping at another
+    rate scale it by their ``expert_speed_scale``)."""
 
 
 def top_down(yaw: float) -> np.ndarray:
@@ -58,9 +59,11 @@ class ScriptedExpert:
     ``act`` reads privileged state from the env (``env.unwrapped``), not the observation argument.
     """
 
-    def __init__(self, env, max_turn: float = 0.08):
+    def __init__(self, env, max_turn: float | None = None):
         self.env = env.unwrapped
-        self.max_turn = max_turn  # radians per step
+        # Radians per step and the factor on waypoint speeds, as the env's control rate wants them.
+        self.max_turn = self.env.expert_max_turn if max_turn is None else max_turn
+        self.speed_scale = self.env.expert_speed_scale
         self.done = False
 
     def reset(self) -> None:
@@ -90,9 +93,9 @@ class ScriptedExpert:
 
     def _advance(self, wp: Waypoint) -> None:
         self._gripper = wp.gripper
-        step = wp.pos - self._cmd_pos
+        step, speed = wp.pos - self._cmd_pos, wp.speed * self.speed_scale
         dist = np.linalg.norm(step)
-        self._cmd_pos = wp.pos.copy() if dist <= wp.speed else self._cmd_pos + step * (wp.speed / dist)
+        self._cmd_pos = wp.pos.copy() if dist <= speed else self._cmd_pos + step * (speed / dist)
         relative = Rotation.from_matrix(wp.rot @ self._cmd_rot.T)
         angle = relative.magnitude()
         if angle <= self.max_turn:

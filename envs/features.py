@@ -41,6 +41,9 @@ with the gripper, so the scene group leaves it unchanged (wrist camera); ``none`
 POSE_CHANNELS = 7
 """One object pose in the ``object`` feature: position (3) + xyzw quaternion (4)."""
 IMAGE_CAMERAS = ("agentview", "robot0_eye_in_hand")
+FAMILIES = ("mimicgen", "closed_loop")
+"""Task families (``equirobot_envs.registry``): the robosuite MimicGen tasks, and the closed-loop RL tasks
+of SO(2)-equivariant RL on a gantry gripper. Each observation and control mode belongs to one family."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ class ObsMode:
     name: str
     features: tuple[Feature, ...]
     doc: str
+    family: str = "mimicgen"
+    """The task family (:data:`FAMILIES`) whose environments produce it."""
 
 
 def _image(settings: Any, n_objects: int) -> tuple[int, ...]:
@@ -190,11 +195,19 @@ OBS_MODES: dict[str, ObsMode] = {
                     lambda settings, n: (settings.heightmap_size, settings.heightmap_size),
                     "top_down",
                     scale=10.0,
-                    doc="metres above the table, centred on the gripper, right = +x, up = +y",
+                    doc="metres above the table, 0.6 m square centred on the gripper, right = +x, up = +y",
                 ),
-                Feature("holding", "float32", _const(1), "lowdim", ("scalar",), doc="1 when holding"),
+                Feature(
+                    "holding",
+                    "float32",
+                    _const(1),
+                    "lowdim",
+                    ("scalar",),
+                    doc="1.0 while the closed fingers are blocked by an object, else 0.0",
+                ),
             ),
-            "closed-loop tasks: (H, H) heightmap centred on the gripper and the holding flag",
+            "(H, H) top-down heightmap that follows the gripper, and whether it holds something",
+            family="closed_loop",
         ),
     )
 }
@@ -209,7 +222,9 @@ class ControlMode:
     dataset_key: str
     doc: str
     robosuite_input: str = field(default="absolute")
-    """robosuite's OSC ``input_type`` that executes it."""
+    """robosuite's OSC ``input_type`` that executes it (``"none"``: not a robosuite mode)."""
+    family: str = "mimicgen"
+    """The task family (:data:`FAMILIES`) whose environments take it."""
 
     @property
     def dim(self) -> int:
@@ -235,10 +250,19 @@ CONTROL_MODES: dict[str, ControlMode] = {
         "closed_loop",
         ("scalar", "vector", "scalar"),
         "actions",
-        "5-D [gripper, dx, dy, dz, dtheta] in [-1, 1], 1 = 5 cm / pi/8",
+        "5-D gantry step [gripper, dx, dy, dz, dtheta] in [-1, 1], 1 = 5 cm / pi/8 rad, world frame",
         "none",
+        family="closed_loop",
     ),
 }
+
+
+def family_modes(family: str) -> tuple[list[str], list[str]]:
+    """The observation modes and the control modes of a task family."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown task family {family!r}; valid: {list(FAMILIES)}")
+    obs = [m.name for m in OBS_MODES.values() if m.family == family]
+    return obs, [c.name for c in CONTROL_MODES.values() if c.family == family]
 
 
 def mode_features(modes: tuple[str, ...] | list[str]) -> tuple[Feature, ...]:

@@ -115,6 +115,8 @@ class Workspace:
     center: tuple[float, float, float]
     half_size: float = 0.35
     floor_clearance: float = 0.005
+    height: float | None = None
+    """Vertical extent from ``low``; ``None``: ``2 * half_size`` (a cube)."""
 
     @property
     def low(self) -> np.ndarray:
@@ -123,4 +125,5 @@ class Workspace:
 
     @property
     def high(self) -> np.ndarray:
-        return self.low + 2 * self.half_size
+        height = 2 * self.half_size if self.height is None else self.height
+        return self.low + [2 * self.half_size, 2 * self.half_size, height]

@@ -47,6 +47,21 @@ CATALOGUE = (
     ("kitchen", "Kitchen", "D1", 800),
 )
 
+# The closed-loop RL tasks of SO(2)-equivariant RL (Wang, Walters, Platt, ICLR 2022; BulletArm), on a
+# gantry gripper in plain MuJoCo (``equirobot_envs.closed_loop``): one variant each, named without one.
+CLOSED_LOOP = (
+    ("block_picking", "BlockPicking", "", 100),
+    ("block_pulling", "BlockPulling", "", 100),
+    ("drawer_opening", "DrawerOpening", "", 100),
+    ("block_stacking", "BlockStacking", "", 100),
+)
+CATALOGUES = {"mimicgen": CATALOGUE, "closed_loop": CLOSED_LOOP}
+"""Task family (``equirobot_envs.features.FAMILIES``) -> its catalogue."""
+ENTRY_POINTS = {
+    "mimicgen": "equirobot_envs.base:TaskEnv",
+    "closed_loop": "equirobot_envs.closed_loop:ClosedLoopEnv",
+}
+
 # The twelve tasks of the MimicGen benchmark (Equivariant Diffusion Policy's evaluation suite).
 BENCHMARK = (
     ("Stack", "D1"),
@@ -76,6 +91,10 @@ class TaskEnv(Protocol):
     scene: Any
     """The robosuite environment (MuJoCo model and data, robot, objects)."""
     np_random: np.random.Generator
+    expert_speed_scale: float
+    """:class:`~equirobot_envs.experts.ScriptedExpert` multiplies waypoint speeds by this."""
+    expert_max_turn: float
+    """Radians per step that :class:`~equirobot_envs.experts.ScriptedExpert` turns the gripper at most."""
 
     def eef_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """World position (3,) and rotation (3, 3) of the gripper site."""
@@ -131,11 +150,13 @@ class TaskSpec:
     name: str
     """Task name as in the MimicGen benchmark, e.g. ``"Stack"``."""
     variant: str
-    """Initial-distribution variant: ``"D0"`` (narrow), ``"D1"``, ``"D2"`` (wider)."""
+    """Initial-distribution variant: ``"D0"`` (narrow), ``"D1"``, ``"D2"`` (wider); ``""`` for a task with
+    one (the closed-loop tasks)."""
     scene_class: type
-    """The robosuite environment class (mixing in :class:`~equirobot_envs.scene.SceneMixin`)."""
+    """The robosuite environment class (mixing in :class:`~equirobot_envs.scene.SceneMixin`); for a
+    closed-loop task its :class:`~equirobot_envs.closed_loop.Scene` subclass."""
     horizon: int
-    """Rollout horizon in steps at 20 Hz (the benchmark's evaluation horizon)."""
+    """Rollout horizon in env steps (MimicGen tasks: at 20 Hz, the benchmark's evaluation horizon)."""
     objects: dict[str, str]
     """Object name -> MuJoCo body whose pose enters the ``object`` observation, in order."""
     expert: Callable[[TaskEnv], Iterator[Waypoint]]
@@ -155,48 +176,85 @@ class TaskSpec:
         return env_id(self.name, self.variant)
 
     @property
+    def family(self) -> str:
+        return task_family(self.config_name)
+
+    @property
     def config_name(self) -> str:
         return config_name(self.name, self.variant)
 
 
 def env_id(name: str, variant: str) -> str:
-    """The gymnasium id of a task variant: ``equirobot/Stack-D1-v0``."""
-    return f"equirobot/{name}-{variant}-v0"
+    """The gymnasium id of a task variant: ``equirobot/Stack-D1-v0`` (no variant: ``BlockPicking-v0``)."""
+    return f"equirobot/{name}-{variant}-v0" if variant else f"equirobot/{name}-v0"
 
 
 def config_name(name: str, variant: str) -> str:
-    """The config name of a task variant: ``stack_d1``."""
+    """The config name of a task variant: ``stack_d1``; without a variant ``block_picking``."""
     snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-    return f"{snake}_{variant.lower()}"
+    return f"{snake}_{variant.lower()}" if variant else snake
+
+
+def _find(name: str) -> tuple[str, tuple[str, str, str, int]] | None:
+    for family, catalogue in CATALOGUES.items():
+        for entry in catalogue:
+            if name in (config_name(*entry[1:3]), env_id(*entry[1:3])):
+                return family, entry
+    return None
 
 
 def resolve_task(name: str) -> tuple[str, str, str, int]:
-    """The :data:`CATALOGUE` entry of a config name or gymnasium id, without importing any task module."""
-    for entry in CATALOGUE:
-        if name in (config_name(*entry[1:3]), env_id(*entry[1:3])):
-            return entry
-    valid = [config_name(n, v) for _, n, v, _ in CATALOGUE]
+    """The catalogue entry of a config name or gymnasium id, without importing any task module.
+
+    Both catalogues are searched: :data:`CATALOGUE` (MimicGen) and :data:`CLOSED_LOOP`.
+    """
+    found = _find(name)
+    if found is not None:
+        return found[1]
+    valid = [config_name(n, v) for catalogue in CATALOGUES.values() for _, n, v, _ in catalogue]
     raise ValueError(
         f"unknown task {name!r}; valid tasks: {valid} (or their ids, e.g. {env_id(*CATALOGUE[0][1:3])})"
     )
 
 
-def task_specs() -> dict[str, TaskSpec]:
-    """All task variants keyed by config name (``"stack_d1"``), in registry order."""
+def task_family(name: str) -> str:
+    """The family (``"mimicgen"`` or ``"closed_loop"``) of a task config name or gymnasium id."""
+    resolve_task(name)  # raises with the list of valid tasks
+    found = _find(name)
+    assert found is not None
+    return found[0]
+
+
+def _specs(catalogue: tuple[tuple[str, str, str, int], ...], label: str) -> dict[str, TaskSpec]:
     specs: dict[str, TaskSpec] = {}
-    for module in dict.fromkeys(entry[0] for entry in CATALOGUE):
+    for module in dict.fromkeys(entry[0] for entry in catalogue):
         for spec in importlib.import_module(f"equirobot_envs.tasks.{module}").VARIANTS:
             specs[spec.config_name] = spec
-    listed = {(n, v, h) for _, n, v, h in CATALOGUE}
+    listed = {(n, v, h) for _, n, v, h in catalogue}
     defined = {(s.name, s.variant, s.horizon) for s in specs.values()}
     if listed != defined:
         raise RuntimeError(
-            f"registry.CATALOGUE {sorted(listed)} disagrees with the task modules {sorted(defined)}"
+            f"registry.{label} {sorted(listed)} disagrees with the task modules {sorted(defined)}"
         )
     return specs
 
 
+def task_specs() -> dict[str, TaskSpec]:
+    """The MimicGen task variants (:data:`CATALOGUE`) keyed by config name (``"stack_d1"``), in order."""
+    return _specs(CATALOGUE, "CATALOGUE")
+
+
+def closed_loop_specs() -> dict[str, TaskSpec]:
+    """The closed-loop RL tasks (:data:`CLOSED_LOOP`) keyed by config name (``"block_picking"``)."""
+    return _specs(CLOSED_LOOP, "CLOSED_LOOP")
+
+
 def get_task(name: str) -> TaskSpec:
-    """Look a task up by config name (``stack_d1``) or gymnasium id (``equirobot/Stack-D1-v0``)."""
+    """Look a task of either catalogue up by config name (``stack_d1``) or gymnasium id.
+
+    Ids: ``equirobot/Stack-D1-v0``; closed-loop tasks have no variant: ``block_picking``,
+    ``equirobot/BlockPicking-v0``.
+    """
     _, task, variant, _ = resolve_task(name)
-    return task_specs()[config_name(task, variant)]
+    specs = closed_loop_specs() if task_family(name) == "closed_loop" else task_specs()
+    return specs[config_name(task, variant)]

@@ -18,7 +18,7 @@ from hydra.core.config_store import ConfigStore
 from equirobot.demos.agents import AGENTS
 from equirobot.policies.registry import POLICIES, config_class, make_config
 from equirobot_envs.config import EnvConfig
-from equirobot_envs.features import CONTROL_MODES, OBS_MODES, check_modes
+from equirobot_envs.features import CONTROL_MODES, OBS_MODES, check_modes, family_modes
 from equirobot_envs.registry import config_name, get_task, resolve_task, task_specs
 
 
@@ -80,8 +80,9 @@ class RolloutConfig(EnvConfig):
 class BenchObsConfig(EnvConfig):
     """``equirobot bench obs``: time one env step per observation mode against physics alone."""
 
-    modes: list[str] = field(default_factory=lambda: ["physics", *OBS_MODES])
-    """``physics`` is proprio only (no rendering): the reference."""
+    modes: list[str] = field(default_factory=lambda: ["physics", *family_modes("mimicgen")[0]])
+    """``physics`` is proprio only (no rendering): the reference. The default: the MimicGen tasks' modes
+    (a closed-loop task has one, ``gripper_heightmap``)."""
     steps: int = 40
     warmup: int = 5
     seed: int = 0
@@ -100,15 +101,26 @@ class BenchExpertsConfig:
 
     tasks: list[str] = field(default_factory=lambda: list(task_specs()))
     controls: list[str] = field(default_factory=lambda: list(CONTROL_MODES))
+    """Each task runs those of these its family takes (MimicGen: abs, delta; closed-loop: closed_loop)."""
     episodes: int = 50
     workers: int = 2
 
     def __post_init__(self) -> None:
-        for task in self.tasks:
-            get_task(task)
         unknown = [c for c in self.controls if c not in CONTROL_MODES]
         if unknown:
             raise ValueError(f"unknown control modes {unknown}; valid: {list(CONTROL_MODES)}")
+        for task in self.tasks:
+            if not self.controls_of(task):
+                family = get_task(task).family
+                valid = family_modes(family)[1]
+                raise ValueError(
+                    f"task {task} ({family}) takes none of controls={self.controls}; valid: {valid}"
+                )
+
+    def controls_of(self, task: str) -> list[str]:
+        """The controls of ``controls`` that ``task`` takes."""
+        family = get_task(task).family
+        return [c for c in self.controls if CONTROL_MODES[c].family == family]
         check_ranges(self, positive=("episodes", "workers"))
 
 

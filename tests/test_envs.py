@@ -6,7 +6,7 @@ from gymnasium.utils.env_checker import check_env
 import equirobot_envs
 from equirobot_envs.base import TaskEnv
 from equirobot_envs.experts import DOWN, ScriptedExpert
-from equirobot_envs.features import OBS_MODES
+from equirobot_envs.features import family_modes
 from equirobot_envs.geometry import mat_to_rot6d, rot_z
 
 TASKS = list(equirobot_envs.task_specs())
@@ -65,7 +65,12 @@ def test_truncates_at_the_horizon(make_env):
 
 def test_observation_modes_shapes_dtypes_ranges(make_env):
     env = make_env(
-        "stack_d1", obs=list(OBS_MODES), image_size=64, n_points=512, voxel_size=32, heightmap_size=48
+        "stack_d1",
+        obs=family_modes("mimicgen")[0],
+        image_size=64,
+        n_points=512,
+        voxel_size=32,
+        heightmap_size=48,
     )
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
