@@ -472,6 +472,10 @@ class ClosedLoopEnv(gym.Env):
         mujoco.mj_setState(self.scene.model, self.scene.data, np.asarray(state, np.float64), self._state_spec)
         mujoco.mj_forward(self.scene.model, self.scene.data)
 
+    def model_xml(self) -> str:
+        """The MJCF of the scene (a dataset's ``model_file``)."""
+        return self.scene.xml()
+
     def episode_meta(self) -> dict:
         """Nothing beyond :meth:`get_state` is needed to replay an episode."""
         return {}

@@ -67,7 +67,8 @@ class RolloutConfig(EnvConfig):
     video_episodes: int = 3
     """Record at most this many episodes (rendering a video frame costs more than a step)."""
     video_size: int = 192
-    video_camera: str = "agentview"
+    video_camera: str = ""
+    """Camera of the videos; empty: the task's default view (agentview, overview on the closed-loop tasks)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

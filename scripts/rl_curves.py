@@ -55,6 +55,29 @@ def rows_of(folder: Path, task: str, agent: str, seed: int) -> list[dict]:
     ]
 
 
+def write_csv(args, jobs: list[tuple]) -> list[dict]:
+    """(Re)write the CSV: the evaluations of every finished run of ``jobs``, other rows kept."""
+    rows = [
+        r
+        for j in jobs
+        if (run_dir(args.runs, *j) / "train_summary.json").exists()
+        for r in rows_of(run_dir(args.runs, *j), *j)
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    old = []
+    if args.out.exists():  # keep the rows of other tasks and agents
+        with open(args.out) as f:
+            keys = {(r["task"], r["agent"], int(r["seed"])) for r in rows}
+            old = [r for r in csv.DictReader(f) if (r["task"], r["agent"], int(r["seed"])) not in keys]
+    tmp = args.out.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows(old + rows)
+    tmp.replace(args.out)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["block_picking"])
@@ -95,25 +118,10 @@ def main() -> None:
             print(f"{status} {job} in {time.time() - start:.0f} s", flush=True)
             if process.returncode:
                 failed.append(job)
+            else:
+                write_csv(args, jobs)  # after every run, so that a stopped session loses none
 
-    rows = [
-        r
-        for j in jobs
-        if (run_dir(args.runs, *j) / "train_summary.json").exists()
-        for r in rows_of(run_dir(args.runs, *j), *j)
-    ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    old = []
-    if args.out.exists():  # keep the rows of other tasks and agents
-        with open(args.out) as f:
-            keys = {(r["task"], r["agent"], int(r["seed"])) for r in rows}
-            old = [r for r in csv.DictReader(f) if (r["task"], r["agent"], int(r["seed"])) not in keys]
-    tmp = args.out.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        writer.writeheader()
-        writer.writerows(old + rows)
-    tmp.replace(args.out)
+    rows = write_csv(args, jobs)
     print(f"{len(rows)} evaluations of {len(jobs) - len(failed)} runs -> {args.out}")
     if failed:
         sys.exit(f"failed runs: {failed} (see their train.log)")

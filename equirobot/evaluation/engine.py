@@ -143,6 +143,7 @@ class RolloutEngine:
         workers: number of worker processes.
         agent_factory: ``env -> agent`` (picklable) for :meth:`map_episodes`; ``None`` for policies.
         render_size: frame size when videos are recorded (``None``: no rendering).
+        render_camera: the camera of the videos (empty: the task's default view).
         threads: torch threads per worker.
     """
 
@@ -153,12 +154,14 @@ class RolloutEngine:
         workers: int,
         agent_factory: Callable[[Any], Agent] | None = None,
         render_size: int | None = None,
-        render_camera: str = "agentview",
+        render_camera: str = "",
         threads: int = 1,
     ):
         if workers < 1:
             raise ValueError(f"workers must be positive, got {workers}")
-        render = {"render_mode": "rgb_array", "render_size": render_size, "render_camera": render_camera}
+        render: dict[str, Any] = {"render_mode": "rgb_array", "render_size": render_size}
+        if render_camera:  # else the task's own default view
+            render["render_camera"] = render_camera
         context = multiprocessing.get_context("spawn")
         self._conns: list[Connection] = []
         self._procs = []
