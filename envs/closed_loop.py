@@ -29,7 +29,7 @@ from gymnasium import spaces
 from equirobot_envs.config import EnvConfig
 from equirobot_envs.experts import DOWN
 from equirobot_envs.features import control_mode, mode_features
-from equirobot_envs.geometry import Workspace, rot_z, wrap_angle, yaw_of
+from equirobot_envs.geometry import Workspace, mat_to_rot6d, rot_z, wrap_angle, yaw_of
 from equirobot_envs.observations import SceneObserver
 from equirobot_envs.registry import TaskSpec, get_task
 
@@ -417,8 +417,11 @@ class ClosedLoopEnv(gym.Env):
         scene.data.ctrl[scene.arm_ctrl] = arm
         scene.data.ctrl[scene.finger_ctrl] = fingers
         mujoco.mj_step(scene.model, scene.data, nstep=scene.n_substeps)
+        # mj_step leaves poses and contacts one integration behind the state: recompute them, so that an
+        # observation matches its state (a replay from get_state, a rotate_scene) exactly.
+        mujoco.mj_forward(scene.model, scene.data)
         success = self.is_success()
-        info = {"is_success": success, "nonfinite_action": held}
+        info = {"is_success": success, "action_abs": self._target_pose(arm, action), "nonfinite_action": held}
         return self._observe(), float(success), success and self.terminate_on_success, False, info
 
     def render(self) -> np.ndarray | None:
@@ -441,6 +444,11 @@ class ClosedLoopEnv(gym.Env):
         arm = now + delta
         arm[:3] = np.clip(arm[:3], self.workspace.low, self.workspace.high)
         return arm, self._finger_targets(float(action[0]))
+
+    @staticmethod
+    def _target_pose(arm: np.ndarray, action: np.ndarray) -> np.ndarray:
+        """(10,) the step's targets in the ``abs`` layout [xyz, rot6d, gripper]: datasets' ``actions_abs``."""
+        return np.concatenate([arm[:3], mat_to_rot6d(gripper_frame(arm[3])), action[:1]]).astype(np.float32)
 
     @staticmethod
     def _finger_targets(gripper: float) -> np.ndarray:
@@ -473,7 +481,7 @@ class ClosedLoopEnv(gym.Env):
         mujoco.mj_forward(self.scene.model, self.scene.data)
 
     def model_xml(self) -> str:
-        """The MJCF of the scene (a dataset's ``model_file``)."""
+        """The MJCF of the scene (robomimic's ``model_file``)."""
         return self.scene.xml()
 
     def episode_meta(self) -> dict:

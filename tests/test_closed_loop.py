@@ -178,3 +178,19 @@ def test_equirobot_tasks_lists_them(capsys):
     out = capsys.readouterr().out
     for spec in equirobot_envs.closed_loop_specs().values():
         assert spec.config_name in out and spec.env_id in out
+
+
+def test_recorded_expert_episode_replays(make_env):
+    """What ``equirobot collect`` stores (SACfD's demonstrations) replays from the states."""
+    from equirobot.evaluation.episode import run_episode
+
+    env = make_env("block_picking")
+    episode = run_episode(env, ScriptedExpert(env), seed=2, record=True)
+    traj = episode.trajectory
+    assert episode.success and traj is not None and "<mujoco" in episode.model_xml
+    steps = episode.steps
+    assert traj["actions"].shape == (steps, 5) and traj["actions_abs"].shape == (steps, 10)
+    assert traj["obs/gripper_heightmap"].shape == (steps, 64, 64) and traj["rewards"][-1] == 1.0
+    task_env = env.unwrapped
+    task_env.set_state(traj["states"][5])
+    np.testing.assert_array_equal(task_env.observe()["gripper_heightmap"], traj["obs/gripper_heightmap"][5])
