@@ -2,9 +2,10 @@
 
 Runs ``equirobot train task=<task> policy=<agent> seed=<s>`` for every combination, ``--parallel`` at a
 time with one torch thread each (CPU size: the defaults of ``configs/policy/sac.yaml``), then appends
-each run's periodic evaluations (held-out seeds) to ``scripts/results/rl_curves.csv`` and plots them with
-:mod:`scripts.plot_rl_curves`. A run that finished is skipped; an interrupted one resumes from its run
-folder, so the script can be stopped and started again at any time.
+each run's periodic evaluations (held-out seeds) to ``scripts/results/rl_curves.csv`` (plot them with
+``scripts/plot_rl_curves.py``). A run that finished is skipped; an interrupted one, or a finished one
+given a larger ``--steps``, resumes from its run folder, so the script can be stopped and started again
+at any time.
 
     python scripts/rl_curves.py --tasks block_picking block_pulling --agents equi_sac sac rad drq \
         --seeds 0 1 2 --steps 2500
@@ -37,6 +38,12 @@ def command(args, task: str, agent: str, seed: int) -> list[str]:
         f"eval_episodes={args.eval_episodes}", "eval_workers=1", "threads=1", "checkpoint_every=500",
         "top_k=1", "log_every=100", f"run_dir={run_dir(args.runs, task, agent, seed)}", *args.overrides,
     ]  # fmt: skip
+
+
+def finished_steps(folder: Path) -> int:
+    """Steps of a finished run (0 if none): a larger ``--steps`` resumes it further."""
+    summary = folder / "train_summary.json"
+    return json.loads(summary.read_text())["steps"] if summary.exists() else 0
 
 
 def rows_of(folder: Path, task: str, agent: str, seed: int) -> list[dict]:
@@ -95,8 +102,9 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="more train overrides, e.g. policy.input_pool=1")
     args = parser.parse_args()
 
-    jobs = list(itertools.product(args.tasks, args.agents, args.seeds))
-    pending = [j for j in jobs if not (run_dir(args.runs, *j) / "train_summary.json").exists()]
+    # seed by seed, so that a stopped sweep has every agent on its first seeds
+    jobs = [(t, a, s) for s, t, a in itertools.product(args.seeds, args.tasks, args.agents)]
+    pending = [j for j in jobs if finished_steps(run_dir(args.runs, *j)) < args.steps]
     running: list[tuple[tuple, subprocess.Popen, float]] = []
     failed = []
     while pending or running:

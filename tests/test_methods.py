@@ -36,13 +36,13 @@ def bc_config(dataset, run_dir, steps=30, **policy) -> TrainConfig:
 
 # -- the registry -----------------------------------------------------------------------------------
 def test_registry_builds_each_method_by_type_and_names_bad_settings():
-    assert set(POLICIES) >= {"diffusion", "bc"}
+    assert set(POLICIES) >= {"diffusion", "bc", "sac"}
     spec = DataSpec.from_features(["state"], "abs", EnvConfig(), 2, [0.0, 0.0])
     assert spec.shapes == {"lowdim": [11 + 2 * 9]}  # read off the declarations, no magic numbers
     assert isinstance(make_policy({"type": "bc"}, spec), BCPolicy)
     assert isinstance(make_policy({"type": "diffusion", **TINY}, spec), DiffusionPolicy)
-    with pytest.raises(ValueError, match="unknown policy type 'sac'.*valid types"):
-        make_config({"type": "sac"})
+    with pytest.raises(ValueError, match="unknown policy type 'ppo'.*valid types"):
+        make_config({"type": "ppo"})
     with pytest.raises(ValueError, match="hiden"):
         make_config({"type": "bc", "hiden": [3]})
     with pytest.raises(ValueError, match="gmm is not equivariant"):
