@@ -4,7 +4,7 @@ Writes one png per task and ``rl_steps_to_90.md``: per task and agent the first 
 which the mean over seeds reaches 90% success ("not reached" otherwise), the final mean and the seeds.
 The interval is mean +- t(0.975, n-1) * sd / sqrt(n) over seeds (the seeds are the only repeats).
 
-    python scripts/plot_rl_curves.py [--csv scripts/results/rl_curves.csv]
+    python scripts/plot_rl_curves.py [--csv scripts/results/rl_curves.csv scripts/results/rl_sb3.csv]
 """
 
 from __future__ import annotations
@@ -41,10 +41,16 @@ def interval(values: list[float]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--csv", type=Path, default=RESULTS / "rl_curves.csv")
+    parser.add_argument(
+        "--csv", type=Path, nargs="+", default=[RESULTS / "rl_curves.csv", RESULTS / "rl_sb3.csv"]
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    with open(args.csv) as f:
-        rows = list(csv.DictReader(f))
+    rows = []
+    for path in args.csv:
+        if path.exists():
+            with open(path) as f:
+                rows += list(csv.DictReader(f))
     data = curves(rows)
     lines = [
         "| task | agent | seeds | env steps to 90% (mean over seeds) | final success (mean +- 95%) |",
@@ -68,9 +74,9 @@ def main() -> None:
         ax.set(xlabel="env steps", ylabel="success rate (held-out seeds)", title=task, ylim=(-0.02, 1.02))
         ax.legend()
         fig.tight_layout()
-        fig.savefig(args.csv.parent / f"rl_curves_{task}.png", dpi=100)
+        fig.savefig(args.out / f"rl_curves_{task}.png", dpi=100)
         plt.close(fig)
-    (args.csv.parent / "rl_steps_to_90.md").write_text("\n".join(lines) + "\n")
+    (args.out / "rl_steps_to_90.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
