@@ -9,6 +9,7 @@ import pytest
 import torch
 from test_cli import equirobot
 
+from equirobot.commands.check_equivariance import actor_critic_rows
 from equirobot.config import TrainConfig
 from equirobot.data.inputs import DataSpec
 from equirobot.policies.base import TrainStep
@@ -17,6 +18,7 @@ from equirobot.policies.checks import act_on_inputs
 from equirobot.policies.dqn.modeling import N_ACTIONS, DQNPolicy
 from equirobot.policies.registry import make_policy
 from equirobot.symmetry import transforms as T
+from equirobot.symmetry.group import SceneSymmetry
 from equirobot.training.online import OnlineSource
 from equirobot.training.trainer import make_spec
 from equirobot_envs.features import CONTROL_MODES
@@ -72,6 +74,16 @@ def test_q_map_of_a_turned_scene_is_the_turned_map_and_the_greedy_move_turns(tra
     q_quarter = policy.q_map({k: v[:, 0] for k, v in act_on_inputs(policy, quarter, inputs).items()})
     # rows run from +y to -y: a quarter turn takes the +x cell (1, 2) to the +y cell (0, 1)
     torch.testing.assert_close(q_quarter[:, :, 0, 1], q[:, :, 1, 2], atol=1e-5, rtol=1e-4)
+
+
+def test_check_equivariance_lists_the_q_map_exact_on_c4():
+    for group, exact in (("C4", "C4 (all of it)"), ("C8", "C4")):
+        rows = {
+            (mode, part): on
+            for _, mode, part, _, on in actor_critic_rows(SceneSymmetry.from_name(group), 1e-4)
+        }
+        assert rows[("dqn (gripper_heightmap)", "q-map")] == exact
+        assert rows[("dqn (gripper_heightmap)", "greedy action")] == exact
 
 
 def test_discrete_and_continuous_actions_round_trip_and_expert_actions_snap():
