@@ -36,7 +36,7 @@ def bc_config(dataset, run_dir, steps=30, **policy) -> TrainConfig:
 
 # -- the registry -----------------------------------------------------------------------------------
 def test_registry_builds_each_method_by_type_and_names_bad_settings():
-    assert set(POLICIES) >= {"diffusion", "bc", "sac"}
+    assert set(POLICIES) >= {"diffusion", "bc", "sac", "dqn"}
     spec = DataSpec.from_features(["state"], "abs", EnvConfig(), 2, [0.0, 0.0])
     assert spec.shapes == {"lowdim": [11 + 2 * 9]}  # read off the declarations, no magic numbers
     assert isinstance(make_policy({"type": "bc"}, spec), BCPolicy)

@@ -4,7 +4,8 @@ Modules: every entry of ``equirobot.nn.catalog``, in train and eval mode. Polici
 policy per observation mode, fitted on synthetic data about an off-origin symmetry axis; for each part
 (normaliser, observation encoder, the whole sampler with its initial noise turned too) the largest
 error over the group, and the subgroup it is exact on (grid inputs: the elements mapping the grid to
-itself); and a small SAC agent on the closed-loop heightmap: the executed action and both critics.
+itself); and small RL agents on the closed-loop heightmap: SAC's executed action and both critics,
+DQN's Q-map (the turned scene's map is the turned map) and its greedy action.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from rich.table import Table
 from equirobot.config import CheckEquivarianceConfig
 from equirobot.data.inputs import DataSpec
 from equirobot.nn.catalog import catalog
-from equirobot.policies.checks import actor_critic_errors, exact_subgroup, part_errors
+from equirobot.policies.checks import actor_critic_errors, exact_subgroup, part_errors, q_map_errors
 from equirobot.policies.diffusion.modeling import DiffusionPolicy
+from equirobot.policies.dqn.modeling import DQNPolicy
 from equirobot.policies.registry import make_policy
 from equirobot.policies.sac.modeling import SACPolicy
 from equirobot.symmetry.checks import equivariance_error
@@ -91,32 +93,37 @@ def policy_rows(sym: SceneSymmetry, tolerance: float) -> list[list[str]]:
     return rows
 
 
-RL_TINY = {"type": "sac", "encoder_channels": [8, 16], "features": 16, "hidden": 16}
+RL_TINY = {"encoder_channels": [8, 16], "features": 16, "hidden": 16}
 
 
 def actor_critic_rows(sym: SceneSymmetry, tolerance: float) -> list[list[str]]:
-    """One row per part of a small SAC agent on the closed-loop heightmap (rotation groups only)."""
+    """One row per part of a small SAC agent and a small DQN on the closed-loop heightmap.
+
+    Rotation groups only: dtheta is invariant in both networks, which a mirror would flip.
+    """
     if sym.flips:
-        return [[sym.name, "sac", "-", "-", "not defined: dtheta is not a pseudo-scalar of the action"]]
+        return [[sym.name, "sac, dqn", "-", "-", "not defined: dtheta is not a pseudo-scalar of the action"]]
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     spec = DataSpec.from_features(["gripper_heightmap"], "closed_loop", SMALL, 0, list(CENTER))
-    policy = make_policy({**RL_TINY, "group": sym.name}, spec)
-    assert isinstance(policy, SACPolicy)
+    sac = make_policy({"type": "sac", **RL_TINY, "group": sym.name}, spec)
+    dqn = make_policy({"type": "dqn", **RL_TINY, "group": sym.name}, spec)
+    assert isinstance(sac, SACPolicy) and isinstance(dqn, DQNPolicy)
     frames = synthetic_inputs(spec, 2, rng)
     frames["lowdim"] = torch.rand(2, spec.shapes["lowdim"][0])
     inputs = {k: v[:, None] for k, v in frames.items()}
     rows = []
-    for part, errors in actor_critic_errors(policy, inputs).items():
-        rows.append(
-            [
-                sym.name,
-                "sac (gripper_heightmap)",
-                part,
-                f"{max(errors):.1e}",
-                exact_subgroup(sym, errors, tolerance),
-            ]
-        )
+    for method, errors in (("sac", actor_critic_errors(sac, inputs)), ("dqn", q_map_errors(dqn, inputs))):
+        for part, values in errors.items():
+            rows.append(
+                [
+                    sym.name,
+                    f"{method} (gripper_heightmap)",
+                    part,
+                    f"{max(values):.1e}",
+                    exact_subgroup(sym, values, tolerance),
+                ]
+            )
     return rows
 
 

@@ -18,7 +18,13 @@ from torch import nn
 from equirobot.nn.conv1d import EquivariantConv1d, RegularGroupConv1d
 from equirobot.nn.fields import fiber, layout_type, regular, trivial
 from equirobot.nn.grid_encoders import SteerableConvEncoder, SteerableGridEncoder
-from equirobot.nn.heads import SAC_ACTION, EquivariantGaussianActor, EquivariantQMap, InvariantCritic
+from equirobot.nn.heads import (
+    SAC_ACTION,
+    EquivariantGaussianActor,
+    EquivariantMoveQ,
+    EquivariantQMap,
+    InvariantCritic,
+)
 from equirobot.nn.mlp import EquivariantLinear, LayoutEncoder
 from equirobot.nn.point_encoder import EquivariantPointEncoder
 from equirobot.nn.relaxed import RelaxedGroupConv1d, RelaxedLinear, RelaxedSteerableConv2d
@@ -280,6 +286,17 @@ def catalog(sym: SceneSymmetry, seed: int = 0) -> list[Case]:
             smooth_grid(2, 1, 16, 16),
             lambda g, x: T.act_on_top_down(sym, g, x),
             top_down_field_action(sym, qmap.out_type),
+            on_grid,
+        )
+    )
+    moves = EquivariantMoveQ(sym, 2, fields=(2, 4), features=4, hidden=4, out_channels=6)
+    cases.append(
+        Case(
+            "EquivariantMoveQ (heightmap -> 3x3 moves)",
+            moves,
+            smooth_grid(2, 2, 24, 24),
+            lambda g, x: T.act_on_top_down(sym, g, x),
+            lambda g, y: T.act_on_top_down(sym, g, y),
             on_grid,
         )
     )

@@ -137,6 +137,26 @@ class _PlainGridEncoder(nn.Module):
         return self.head(self.stages(to_escnn_grid(x, self.dims))).flatten(1)
 
 
+def conv_pool_stages(
+    in_type: enn.FieldType, fields: tuple[int, ...]
+) -> tuple[list[enn.EquivariantModule], enn.FieldType]:
+    """The stages of the light RL networks and their output type.
+
+    Stage i: 3x3 steerable conv to ``fields[i]`` regular fields, ReLU, 2x2 max pool (halves the grid).
+    """
+    layers: list[enn.EquivariantModule] = []
+    t = in_type
+    for n in fields:
+        nxt = regular(in_type.gspace, n)
+        layers += [
+            enn.R2Conv(t, nxt, 3, padding=1),
+            enn.ReLU(nxt, inplace=True),
+            enn.PointwiseMaxPool2D(nxt, 2),
+        ]
+        t = nxt
+    return layers, t
+
+
 class SteerableConvEncoder(nn.Module):
     """(B, C, H, W) top-down image -> (B, out_fields |G|) regular features: conv-ReLU-max-pool stages.
 
@@ -156,16 +176,7 @@ class SteerableConvEncoder(nn.Module):
         super().__init__()
         gspace = sym.gspace2d
         self.in_type = trivial(gspace, in_channels)
-        layers: list[enn.EquivariantModule] = []
-        t = self.in_type
-        for n in fields:
-            nxt = regular(gspace, n)
-            layers += [
-                enn.R2Conv(t, nxt, 3, padding=1),
-                enn.ReLU(nxt, inplace=True),
-                enn.PointwiseMaxPool2D(nxt, 2),
-            ]
-            t = nxt
+        layers, t = conv_pool_stages(self.in_type, fields)
         self.out_type = regular(gspace, out_fields)
         layers += [
             enn.R2Conv(t, self.out_type, 1),

@@ -1,4 +1,4 @@
-"""Heads for reinforcement learning: invariant critic, equivariant Gaussian actor, equivariant Q-map."""
+"""Heads for reinforcement learning: invariant critic, equivariant Gaussian actor, equivariant Q-maps."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from escnn import nn as enn
 from torch import nn
 
 from equirobot.nn.fields import fiber, layout_type, regular, trivial
-from equirobot.nn.grid_encoders import to_escnn_grid
+from equirobot.nn.grid_encoders import conv_pool_stages, to_escnn_grid
 from equirobot.nn.mlp import EquivariantMLP
 from equirobot.symmetry.group import SceneSymmetry
 from equirobot.symmetry.representations import Layout
@@ -119,3 +119,80 @@ class EquivariantQMap(nn.Module):
         for block in self.up:
             x = block(enn.tensor_directsum([x, skips.pop()]))
         return self.head(x).tensor.transpose(-1, -2).flip(-2)  # back to [rows = -y, cols = x]
+
+
+class EquivariantMoveQ(nn.Module):
+    """Top-down image (B, C, H, W) -> Q-values (B, K, n, n): K invariant channels, n x n xy moves.
+
+    The Q-network of the SO(2)-equivariant DQN (Wang, Walters, Platt, ICLR 2022). Cell (i, j) of the
+    output is the move of the gripper by (dx, dy) = ((j - c), (c - i)) steps, c = n // 2 (rows run from
+    +y to -y, as in the input image); channel k is one combination of the invariant action parts
+    (gripper, dz, dtheta).
+
+    Layers, for group G: ``conv_pool_stages`` (3x3 steerable conv - ReLU - 2x2 max pool, regular fields),
+    a 1x1 conv to ``features`` regular fields with ReLU, adaptive max pooling to n x n, a 3x3 conv with
+    zero padding across the cells (``hidden`` regular fields, ReLU), and a 1x1 conv to K trivial fields.
+
+    Constraint: Q(g . x) = g . Q(x), g acting on the input and on the n x n grid as on a top-down image
+    (``act_on_top_down``), the K channels unchanged. It holds exactly for multiples of 90 degrees: the
+    steerable kernels, the pooling windows (adaptive bin i of m inputs is [floor(i m / n),
+    ceil((i + 1) m / n)), mirror-symmetric) and zero padding map onto themselves. With G = C1 it is an
+    ordinary CNN of the same channel counts.
+
+    Args:
+        sym: the group (its ``gspace2d``).
+        in_channels: invariant input channels (the map and tiled scalars): ``in_type`` is trivial fields.
+        fields: regular fields of each conv-pool stage.
+        features, hidden: regular fields of the 1x1 conv before pooling and of the conv across cells.
+        out_channels: K, trivial fields of ``out_type``.
+        grid: n.
+    """
+
+    def __init__(
+        self,
+        sym: SceneSymmetry,
+        in_channels: int,
+        fields: tuple[int, ...] = (4, 8, 16),
+        features: int = 16,
+        hidden: int = 16,
+        out_channels: int = 18,
+        grid: int = 3,
+    ):
+        super().__init__()
+        gspace = sym.gspace2d
+        self.in_type = trivial(gspace, in_channels)
+        layers, t = conv_pool_stages(self.in_type, fields)
+        feature_type, hidden_type = regular(gspace, features), regular(gspace, hidden)
+        self.out_type = trivial(gspace, out_channels)
+        layers += [
+            enn.R2Conv(t, feature_type, 1),
+            enn.ReLU(feature_type, inplace=True),
+            enn.PointwiseAdaptiveMaxPool2D(feature_type, grid),
+            enn.R2Conv(feature_type, hidden_type, 3, padding=1),
+            enn.ReLU(hidden_type, inplace=True),
+            enn.R2Conv(hidden_type, self.out_type, 1),
+        ]
+        self.net = enn.SequentialModule(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_type.size:
+            raise ValueError(f"expected (B, {self.in_type.size}, H, W), got {tuple(x.shape)}")
+        x = to_escnn_grid(x, 2).contiguous()
+        y = self.net(enn.GeometricTensor(x, self.in_type)).tensor
+        return y.transpose(-1, -2).flip(-2)  # escnn's [x, y] back to [rows = -y, cols = x]
+
+    def export(self) -> nn.Module:
+        """The same network as plain torch modules."""
+        self.eval()
+        return _PlainMoveQ(self.net.export())
+
+
+class _PlainMoveQ(nn.Module):
+    """An exported :class:`EquivariantMoveQ`."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(to_escnn_grid(x, 2).contiguous()).transpose(-1, -2).flip(-2)

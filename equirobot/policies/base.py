@@ -190,6 +190,13 @@ class Policy(nn.Module):
         return metrics
 
     # -- acting -------------------------------------------------------------------------------------
+    def random_actions(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, A) float32 actions of an online method's random warm-up (default: uniform in [-1, 1]).
+
+        A method whose actions are a discrete set (DQN) draws from that set instead.
+        """
+        return rng.uniform(-1, 1, (n, self.spec.action_dim)).astype(np.float32)
+
     def predict_chunk(self, obs: dict[str, torch.Tensor], generators: list[torch.Generator]) -> torch.Tensor:
         """``{input: (B, n_obs, ...)}`` policy inputs -> (B, n_action, A) actions to execute.
 

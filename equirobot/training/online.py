@@ -5,8 +5,9 @@
 
 1. steps every env of a :class:`~equirobot.evaluation.engine.RolloutEngine` (spawned workers, one
    thread each) once, with the policy being trained acting in training mode (SAC: a sample of its
-   Gaussian, from a generator seeded per episode), or uniformly random actions during the first
-   ``random_steps`` env steps of each env;
+   Gaussian, from a generator seeded per episode), or random actions (``policy.random_actions``:
+   uniform, or DQN's uniform over its discrete set) during the first ``random_steps`` env steps of each
+   env;
 2. stores the transitions in the :class:`~equirobot.data.transitions.TransitionBuffer` (``terminal``
    when an episode ended by success, not when the time limit cut it) and resets ended envs with fresh
    seeds;
@@ -154,7 +155,7 @@ class OnlineSource:
         stacked = {k: np.stack([o[k] for o in obs]) for k in obs[0]}
         if self.env_steps < self.config.random_steps * self.envs:
             rng = np.random.default_rng([self.seed, step, 3])
-            actions = rng.uniform(-1, 1, (self.envs, self.spec.action_dim)).astype(np.float32)
+            actions = self.policy.random_actions(self.envs, rng)
         else:
             actions = self.policy.select_action(stacked)
         results = engine.step_envs(actions)

@@ -29,14 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from equirobot.data.inputs import LOWDIM, lowdim_layout, lowdim_quantities
+from equirobot.data.inputs import LOWDIM, lowdim_layout
 from equirobot.nn.fields import fiber, regular
 from equirobot.nn.grid_encoders import SteerableConvEncoder
 from equirobot.nn.heads import SAC_ACTION, EquivariantGaussianActor, InvariantCritic
 from equirobot.policies.augmentation import rotate_inputs
 from equirobot.policies.base import Batch, Policy, TrainStep
 from equirobot.policies.sac.configuration import SACConfig
-from equirobot_envs.features import QUANTITY_CHANNELS
+from equirobot.policies.top_down import TopDownInput
 
 LOG_2 = math.log(2.0)
 
@@ -50,24 +50,8 @@ class SACPolicy(Policy):
 
     def __init__(self, config: SACConfig, spec):
         super().__init__(config, spec)
-        grids = [f for f in spec.scene_features() if f.group_action == "top_down"]
-        if len(grids) != 1 or len(spec.scene_features()) != 1:
-            raise ValueError(
-                "policy sac reads one top-down map (obs=[gripper_heightmap] of the closed-loop tasks); "
-                f"this data has {[f.key for f in spec.scene_features()]}"
-            )
-        if spec.action_dim != SAC_ACTION.size:
-            raise ValueError(
-                f"policy sac acts in the closed-loop action [gripper, dx, dy, dz, dtheta] (control="
-                f"closed_loop); this data's control {spec.control!r} has {spec.action_dim} channels"
-            )
-        if self.sym.flips:
-            raise ValueError(
-                f"policy sac takes a rotation group C_N (dtheta flips under mirrors), got {config.group}"
-            )
-        self.grid_key, self.grid_scale = grids[0].key, grids[0].scale
-        self.scalar_channels = _scalar_channels(lowdim_quantities(spec))
-        in_channels = 1 + len(self.scalar_channels)
+        self.inputs = TopDownInput.from_spec(spec, self.sym, "sac", config.input_pool)
+        in_channels = self.inputs.channels
         order = self.sym.group.order()
 
         def fields(channels: int) -> int:
@@ -93,16 +77,8 @@ class SACPolicy(Policy):
 
     # -- networks -------------------------------------------------------------------------------------
     def image(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Policy inputs of one step, ``lowdim`` (B, D) and the map (B, 1, H, W) -> the network input.
-
-        That is (B, 1 + S, H / p, W / p), with S invariant scalars and p = ``input_pool``.
-        """
-        grid = obs[self.grid_key].float() * self.grid_scale
-        if self.config.input_pool > 1:  # equivariant: the pooling windows tile the map symmetrically
-            grid = F.avg_pool2d(grid, self.config.input_pool)
-        scalars = obs[LOWDIM][:, self.scalar_channels].float()
-        tiled = scalars[:, :, None, None].expand(-1, -1, *grid.shape[-2:])
-        return torch.cat([grid, tiled], dim=1)
+        """Policy inputs of one step -> the network input (B, 1 + S, H / p, W / p); see ``TopDownInput``."""
+        return self.inputs.image(obs)
 
     def sample(
         self, image: torch.Tensor, generator: torch.Generator | None = None
@@ -222,7 +198,7 @@ class SACPolicy(Policy):
         cfg = self.config
         if cfg.augmentation == "rotate":  # obs and next obs as a 2-step history, turned with the action
             both = {k: torch.stack([obs[k].float(), next_obs[k].float()], 1) for k in obs}
-            kinds = {LOWDIM: "lowdim", self.grid_key: "top_down"}
+            kinds = {LOWDIM: "lowdim", self.inputs.grid_key: "top_down"}
             turned, action = rotate_inputs(
                 both, action[:, None], kinds, self._lowdim_layout, SAC_ACTION, generator
             )
@@ -247,16 +223,6 @@ _PARTS = {
     "alpha": lambda p: [p.log_alpha],
 }
 """Optimiser name -> the parameters it steps."""
-
-
-def _scalar_channels(quantities: tuple[str, ...]) -> list[int]:
-    """Channels of ``lowdim`` that hold invariant scalars (the holding flag, finger joints)."""
-    channels, c = [], 0
-    for q in quantities:
-        if q == "scalar":
-            channels.append(c)
-        c += QUANTITY_CHANNELS[q]
-    return channels
 
 
 def _random_crop(x: torch.Tensor, margin: int, generator) -> torch.Tensor:

@@ -1,0 +1,94 @@
+"""Configuration of deep Q-learning on top-down heightmaps over a discrete set of closed-loop moves.
+
+Presets (``configs/policy/``), both this one method:
+
+=========  =====  ===================================================================
+preset     group  what it is
+=========  =====  ===================================================================
+equi_dqn   C4     SO(2)-equivariant DQN (Wang, Walters, Platt, ICLR 2022), a C4 Q-map
+dqn        C1     the same network without symmetry: a CNN DQN of the same channel counts
+=========  =====  ===================================================================
+
+The learning rate is the trainer's (``lr``, shared by every method); the paper's is 1e-4:
+``equirobot train task=block_picking policy=equi_dqn lr=1e-4``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from equirobot.policies.base import PolicyConfig
+
+
+@dataclass
+class DQNConfig(PolicyConfig):
+    """DQN with a target network, Huber loss, epsilon-greedy acting and (optionally) prioritised replay.
+
+    Actions: a 3 x 3 grid of xy moves (each of dx, dy in {-1, 0, 1} x ``xy_step``) times 3 dz ({-1, 0, 1}
+    x ``z_step``) times 3 dtheta ({-1, 0, 1} x ``theta_step``) times 2 gripper commands (open -1, close
+    1): 162 actions, 18 invariant channels per xy cell. Steps are in action units (1 = 5 cm, pi / 8).
+    Channel counts are as in ``sac``: for C_N regular fields of ``channels // |G|``, so C4 and C1
+    networks cost about the same.
+    """
+
+    type: str = "dqn"
+    name: str = ""
+    group: str = "C4"
+    horizon: int = 1
+    n_obs_steps: int = 1
+    n_action_steps: int = 1
+    use_ema: bool = False
+    encoder_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
+    """Channels of the convolution stages (each halves the resolution)."""
+    input_pool: int = 2
+    """The network average-pools the map by this first (2: a 64 x 64 map is seen at 32 x 32)."""
+    features: int = 64
+    """Channels of the 1x1 convolution before the pooling to the 3 x 3 grid of moves."""
+    hidden: int = 64
+    """Channels of the 3x3 convolution across the grid's cells."""
+    xy_step: float = 0.4
+    """Size of an xy move, action units (0.4: 2 cm)."""
+    z_step: float = 0.4
+    """Size of a dz move, action units (0.4: 2 cm)."""
+    theta_step: float = 0.5
+    """Size of a dtheta move, action units (0.5: pi / 16)."""
+    gamma: float = 0.95
+    """Discount."""
+    target_update: int = 100
+    """The target network is a copy of the Q-network, refreshed (hard copy) every this many updates."""
+    eps_start: float = 1.0
+    """Epsilon of epsilon-greedy acting at the first env step."""
+    eps_end: float = 0.05
+    """Epsilon after ``eps_steps`` env steps (and from then on)."""
+    eps_steps: int = 5000
+    """Env steps (all envs together, random warm-up included) over which epsilon decays linearly."""
+    demos: int = 0
+    """Expert episodes put into the replay buffer before training, kept there for the whole run; their
+    continuous actions are snapped to the nearest discrete action for the TD target."""
+    prioritized: bool = False
+    """Prioritised replay: importance weights on the loss, |TD errors| as new priorities."""
+    random_steps: int = 200
+    """Env steps (per env) of random actions before the policy acts; DQN draws them uniformly from its
+    162 discrete actions (``random_actions``), not from the continuous box."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.encoder_channels or min(self.encoder_channels) < 1 or min(self.features, self.hidden) < 1:
+            raise ValueError("policy.encoder_channels (non-empty), features and hidden must be positive")
+        if not all(0 < s <= 1 for s in (self.xy_step, self.z_step, self.theta_step)):
+            raise ValueError(
+                f"policy: xy_step, z_step, theta_step must be in (0, 1] (action units), got "
+                f"{self.xy_step}, {self.z_step}, {self.theta_step}"
+            )
+        if not (0 < self.gamma <= 1 and 0 <= self.eps_end <= self.eps_start <= 1):
+            raise ValueError(
+                f"policy: need 0 < gamma <= 1 and 0 <= eps_end <= eps_start <= 1; got {self.gamma}, "
+                f"{self.eps_end}, {self.eps_start}"
+            )
+        if (
+            min(self.input_pool, self.target_update, self.eps_steps) < 1
+            or min(self.demos, self.random_steps) < 0
+        ):
+            raise ValueError("policy: input_pool, target_update, eps_steps >= 1 and demos, random_steps >= 0")
+        if (self.horizon, self.n_obs_steps, self.n_action_steps) != (1, 1, 1):
+            raise ValueError("policy dqn acts on the current observation, one action at a time: horizon 1")
