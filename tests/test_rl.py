@@ -138,7 +138,8 @@ def test_one_override_switches_the_agent_and_the_run_trains(tmp_path):
     run = tmp_path / "run"
     args = ["train", "task=block_picking", "policy=drq", "steps=6", "envs=1", "batch_size=8",
             "heightmap_size=32", "eval_episodes=0", "log_every=3", "threads=1", "policy.random_steps=2",
-            "policy.encoder_channels=[8]", "policy.features=8", "policy.hidden=8", f"run_dir={run}"]  # fmt: skip
+            "policy.encoder_channels=[8]", "policy.features=8", "policy.hidden=8",
+            f"run_dir={run}"]  # fmt: skip
     result = equirobot(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     policy = load_policy(run / "checkpoints" / "latest")
