@@ -14,6 +14,7 @@ from equirobot.policies.base import TrainStep
 from equirobot.policies.checks import act_on_inputs
 from equirobot.policies.registry import make_policy
 from equirobot.symmetry import transforms as T
+from equirobot.symmetry.group import SceneSymmetry
 from equirobot.symmetry.transforms import is_grid_exact
 from equirobot_envs.features import CONTROL_MODES
 
@@ -217,3 +218,12 @@ def test_sac_refuses_data_it_cannot_act_on():
         make_policy({"type": "sac", "group": "D4"}, _spec())
     with pytest.raises(ValueError, match="augmentation"):
         make_policy({"type": "sac", "augmentation": "flip"}, _spec())
+
+
+def test_check_equivariance_reports_the_rl_networks_exact_on_the_quarter_turns():
+    from equirobot.commands.check_equivariance import actor_critic_rows
+
+    for group, exact in (("C8", "C4"), ("C4", "C4 (all of it)")):
+        rows = actor_critic_rows(SceneSymmetry.from_name(group), 1e-4)
+        assert {r[1] for r in rows} == {"sac (gripper_heightmap)", "dqn (gripper_heightmap)"}
+        assert all(subgroup == exact for *_, subgroup in rows), rows
