@@ -193,9 +193,9 @@ def test_checkpoint_without_a_type_loads_as_the_diffusion_policy_it_is(demos, tm
     config["env"]["obs_modes"] = config["env"].pop("obs")  # the old name of the modes
     OmegaConf.save(OmegaConf.create(config), folder / "config.yaml")
     assert isinstance(load_policy(folder), DiffusionPolicy)
-    config["policy"]["type"] = "sac"
+    config["policy"]["type"] = "ppo"
     OmegaConf.save(OmegaConf.create(config), folder / "config.yaml")
-    with pytest.raises(CheckpointError, match="unknown policy type 'sac'"):
+    with pytest.raises(CheckpointError, match="unknown policy type 'ppo'"):
         load_policy(folder)
 
 
