@@ -9,15 +9,59 @@ Both act in the closed-loop action ``[gripper, dx, dy, dz, dtheta]`` and take ro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from equirobot.data.inputs import LOWDIM, DataSpec, lowdim_quantities
 from equirobot.nn.heads import SAC_ACTION
+from equirobot.policies.base import PolicyConfig
 from equirobot.symmetry.group import SceneSymmetry
 from equirobot_envs.features import QUANTITY_CHANNELS
+
+
+@dataclass
+class TopDownConfig(PolicyConfig):
+    """Settings every closed-loop RL method (sac, dqn) has.
+
+    One action per step from the current observation, convolution stages on the pooled map, and how
+    the online source fills the buffer.
+
+    Channel counts are channels: for C_N, regular fields of ``channels // |G|`` each, so an equivariant
+    network and its C1 counterpart cost about the same.
+    """
+
+    horizon: int = 1
+    n_obs_steps: int = 1
+    n_action_steps: int = 1
+    use_ema: bool = False
+    encoder_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
+    """Channels of the convolution stages (each halves the resolution)."""
+    input_pool: int = 2
+    """The networks average-pool the map by this first (2: a 64 x 64 map is seen at 32 x 32; 1 at the
+    paper's size, ``scale=rl_gpu``)."""
+    features: int = 64
+    """Channels of the encoder's last (1x1) convolution."""
+    hidden: int = 64
+    """Channels of the hidden layers after the encoder."""
+    demos: int = 0
+    """Expert episodes put into the replay buffer before training, kept there for the whole run."""
+    prioritized: bool = False
+    """Prioritised replay: importance weights on the loss, |TD errors| as new priorities."""
+    random_steps: int = 200
+    """Env steps (per env) of random actions (``Policy.random_actions``) before the policy acts."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.encoder_channels or min(self.encoder_channels) < 1 or min(self.features, self.hidden) < 1:
+            raise ValueError("policy.encoder_channels (non-empty), features and hidden must be positive")
+        if self.input_pool < 1 or min(self.demos, self.random_steps) < 0:
+            raise ValueError("policy: input_pool >= 1 and demos, random_steps >= 0")
+        if (self.horizon, self.n_obs_steps, self.n_action_steps) != (1, 1, 1):
+            raise ValueError(
+                f"policy {self.type} acts on the current observation, one action at a time: horizon 1"
+            )
 
 
 @dataclass(frozen=True)

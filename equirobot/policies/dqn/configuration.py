@@ -15,13 +15,13 @@ The learning rate is the trainer's (``lr``, shared by every method); the paper's
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from equirobot.policies.base import PolicyConfig
+from equirobot.policies.top_down import TopDownConfig
 
 
 @dataclass
-class DQNConfig(PolicyConfig):
+class DQNConfig(TopDownConfig):
     """DQN with a target network, Huber loss, epsilon-greedy acting and (optionally) prioritised replay.
 
     Actions: a 3 x 3 grid of xy moves (each of dx, dy in {-1, 0, 1} x ``xy_step``) times 3 dz ({-1, 0, 1}
@@ -34,18 +34,6 @@ class DQNConfig(PolicyConfig):
     type: str = "dqn"
     name: str = ""
     group: str = "C4"
-    horizon: int = 1
-    n_obs_steps: int = 1
-    n_action_steps: int = 1
-    use_ema: bool = False
-    encoder_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
-    """Channels of the convolution stages (each halves the resolution)."""
-    input_pool: int = 2
-    """The network average-pools the map by this first (2: a 64 x 64 map is seen at 32 x 32)."""
-    features: int = 64
-    """Channels of the 1x1 convolution before the pooling to the 3 x 3 grid of moves."""
-    hidden: int = 64
-    """Channels of the 3x3 convolution across the grid's cells."""
     xy_step: float = 0.4
     """Size of an xy move, action units (0.4: 2 cm)."""
     z_step: float = 0.4
@@ -62,19 +50,9 @@ class DQNConfig(PolicyConfig):
     """Epsilon after ``eps_steps`` env steps (and from then on)."""
     eps_steps: int = 5000
     """Env steps (all envs together, random warm-up included) over which epsilon decays linearly."""
-    demos: int = 0
-    """Expert episodes put into the replay buffer before training, kept there for the whole run; their
-    continuous actions are snapped to the nearest discrete action for the TD target."""
-    prioritized: bool = False
-    """Prioritised replay: importance weights on the loss, |TD errors| as new priorities."""
-    random_steps: int = 200
-    """Env steps (per env) of random actions before the policy acts; DQN draws them uniformly from its
-    162 discrete actions (``random_actions``), not from the continuous box."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.encoder_channels or min(self.encoder_channels) < 1 or min(self.features, self.hidden) < 1:
-            raise ValueError("policy.encoder_channels (non-empty), features and hidden must be positive")
         if not all(0 < s <= 1 for s in (self.xy_step, self.z_step, self.theta_step)):
             raise ValueError(
                 f"policy: xy_step, z_step, theta_step must be in (0, 1] (action units), got "
@@ -85,10 +63,5 @@ class DQNConfig(PolicyConfig):
                 f"policy: need 0 < gamma <= 1 and 0 <= eps_end <= eps_start <= 1; got {self.gamma}, "
                 f"{self.eps_end}, {self.eps_start}"
             )
-        if (
-            min(self.input_pool, self.target_update, self.eps_steps) < 1
-            or min(self.demos, self.random_steps) < 0
-        ):
-            raise ValueError("policy: input_pool, target_update, eps_steps >= 1 and demos, random_steps >= 0")
-        if (self.horizon, self.n_obs_steps, self.n_action_steps) != (1, 1, 1):
-            raise ValueError("policy dqn acts on the current observation, one action at a time: horizon 1")
+        if min(self.target_update, self.eps_steps) < 1:
+            raise ValueError("policy: target_update and eps_steps must be >= 1")

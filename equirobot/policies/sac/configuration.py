@@ -17,15 +17,15 @@ sacfd          C1     none          20     the CNN counterpart of equi_sacfd
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from equirobot.policies.base import PolicyConfig
+from equirobot.policies.top_down import TopDownConfig
 
 AUGMENTATIONS = ("none", "crop", "shift", "rotate")
 
 
 @dataclass
-class SACConfig(PolicyConfig):
+class SACConfig(TopDownConfig):
     """Soft actor-critic with twin critics, target critics and automatic entropy tuning.
 
     The actor and the critics have their own encoders of ``encoder_channels`` (channels per stage; for
@@ -37,19 +37,6 @@ class SACConfig(PolicyConfig):
     type: str = "sac"
     name: str = ""
     group: str = "C8"
-    horizon: int = 1
-    n_obs_steps: int = 1
-    n_action_steps: int = 1
-    use_ema: bool = False
-    encoder_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
-    """Channels of the convolution stages (each halves the resolution)."""
-    input_pool: int = 2
-    """The encoders average-pool the map by this first (2: a 64 x 64 map is seen at 32 x 32; 1 at the
-    paper's size, ``scale=gpu``)."""
-    features: int = 64
-    """Channels of the encoder's output (regular fields x |G| for C_N)."""
-    hidden: int = 64
-    """Channels of the actor's and critics' hidden layers."""
     gamma: float = 0.99
     """Discount."""
     tau: float = 0.01
@@ -67,32 +54,17 @@ class SACConfig(PolicyConfig):
     shift: int = 4
     target_samples: int = 2
     """DrQ's K: augmented copies of the next observation whose targets are averaged (shift only)."""
-    demos: int = 0
-    """Expert episodes put into the replay buffer before training, kept there for the whole run (SACfD)."""
-    prioritized: bool = False
-    """Prioritised replay (the SACfD buffer)."""
     bc_weight: float = 0.0
     """Weight of the behaviour-cloning term ||pi(s) - a_demo||^2 on the demonstrations in a batch."""
-    random_steps: int = 200
-    """Env steps (per env) of uniformly random actions before the actor acts."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.augmentation not in AUGMENTATIONS:
             raise ValueError(f"policy.augmentation={self.augmentation!r}; valid: {list(AUGMENTATIONS)}")
-        if not self.encoder_channels or min(self.encoder_channels) < 1 or min(self.features, self.hidden) < 1:
-            raise ValueError("policy.encoder_channels (non-empty), features and hidden must be positive")
         if not (0 < self.gamma <= 1 and 0 < self.tau <= 1 and self.init_alpha > 0):
             raise ValueError(
                 f"policy: need 0 < gamma <= 1, 0 < tau <= 1, init_alpha > 0; got {self.gamma}, "
                 f"{self.tau}, {self.init_alpha}"
             )
-        if (
-            min(self.input_pool - 1, self.crop, self.shift, self.demos, self.random_steps, self.bc_weight) < 0
-            or self.target_samples < 1
-        ):
-            raise ValueError(
-                "policy: input_pool, target_samples >= 1 and crop, shift, demos, random_steps, bc_weight >= 0"
-            )
-        if (self.horizon, self.n_obs_steps, self.n_action_steps) != (1, 1, 1):
-            raise ValueError("policy sac acts on the current observation, one action at a time: horizon 1")
+        if min(self.crop, self.shift, self.bc_weight) < 0 or self.target_samples < 1:
+            raise ValueError("policy: target_samples >= 1 and crop, shift, bc_weight >= 0")
