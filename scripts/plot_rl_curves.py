@@ -64,7 +64,8 @@ def main() -> None:
             steps = sorted(points)
             means, halves = zip(*(interval(points[s]) for s in steps), strict=True)
             ax.plot(steps, means, label=agent)
-            ax.fill_between(steps, np.subtract(means, halves), np.add(means, halves), alpha=0.2)
+            low, high = np.clip(np.subtract(means, halves), 0, 1), np.clip(np.add(means, halves), 0, 1)
+            ax.fill_between(steps, low, high, alpha=0.2)  # a success rate lies in [0, 1]
             reached = next((s for s, m in zip(steps, means, strict=True) if m >= 0.9), None)
             seeds = len(points[steps[-1]])
             lines.append(
