@@ -11,7 +11,7 @@ policy on the held-out seeds equirobot's periodic evaluation uses (200000 + i) a
 ``scripts/results/rl_sb3.csv`` as agent ``sb3_sac`` (``scripts/plot_rl_curves.py`` plots them beside
 the ``sac`` runs).
 
-    pip install stable-baselines3==2.9.2
+    .venv/bin/pip install -e ".[sb3]"     # stable-baselines3 2.9.2
     python scripts/sb3_sac_check.py --seeds 0 --env-steps 3000
 """
 
