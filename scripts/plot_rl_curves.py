@@ -53,8 +53,8 @@ def main() -> None:
                 rows += list(csv.DictReader(f))
     data = curves(rows)
     lines = [
-        "| task | agent | seeds | env steps to 90% (mean over seeds) | final success (mean +- 95%) |",
-        "|---|---|---|---|---|",
+        "| task | agent | seeds | up to env steps | env steps to 90% (mean of seeds) | success there (95% CI) |",
+        "|---|---|---|---|---|---|",
     ]
     for task in sorted({t for t, _ in data}):
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -66,11 +66,15 @@ def main() -> None:
             ax.plot(steps, means, label=agent)
             low, high = np.clip(np.subtract(means, halves), 0, 1), np.clip(np.add(means, halves), 0, 1)
             ax.fill_between(steps, low, high, alpha=0.2)  # a success rate lies in [0, 1]
-            reached = next((s for s, m in zip(steps, means, strict=True) if m >= 0.9), None)
-            seeds = len(points[steps[-1]])
+            # the table reads only the steps every seed reached (some runs may have been trained longer)
+            seeds = max(len(v) for v in points.values())
+            full = [i for i, s in enumerate(steps) if len(points[s]) == seeds]
+            reached = next((steps[i] for i in full if means[i] >= 0.9), None)
+            last = full[-1]
             lines.append(
-                f"| {task} | {agent} | {seeds} | {reached if reached is not None else 'not reached'} | "
-                f"{means[-1]:.2f} +- {halves[-1]:.2f} |"
+                f"| {task} | {agent} | {seeds} | {steps[last]} | "
+                f"{reached if reached is not None else 'not reached'} | "
+                f"{means[last]:.2f} +- {halves[last]:.2f} |"
             )
         ax.set(xlabel="env steps", ylabel="success rate (held-out seeds)", title=task, ylim=(-0.02, 1.02))
         ax.legend()
