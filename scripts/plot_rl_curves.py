@@ -53,7 +53,7 @@ def main() -> None:
                 rows += list(csv.DictReader(f))
     data = curves(rows)
     lines = [
-        "| task | agent | seeds | up to env steps | env steps to 90% (mean of seeds) | success there (95% CI) |",
+        "| task | agent | seeds | up to env steps | env steps to 90% (seed mean) | success there (95% CI) |",
         "|---|---|---|---|---|---|",
     ]
     for task in sorted({t for t, _ in data}):
