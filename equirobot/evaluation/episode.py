@@ -79,7 +79,7 @@ def run_episode(
                 steps.setdefault(f"obs/{key}", []).append(value)
             for key, value in (
                 ("actions", action),
-                ("actions_abs", info.get("action_abs", action)),  # closed-loop tasks have one action kind
+                ("actions_abs", info["action_abs"]),
                 ("states", state),
                 ("rewards", reward),
                 ("dones", terminated),

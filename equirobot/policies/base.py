@@ -85,6 +85,10 @@ class PolicyConfig:
             return max(1, round(n * self.width))
         return tuple(max(1, round(x * self.width)) for x in n)
 
+    def fields(self, channels: int, order: int) -> int:
+        """A width in channels, times ``width``, as regular fields of a group of this order (at least 1)."""
+        return max(1, self.scaled(channels) // order)
+
 
 @dataclass
 class TrainStep:

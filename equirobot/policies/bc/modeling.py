@@ -41,7 +41,7 @@ class BCPolicy(Policy):
         self.in_layout = _repeat(lowdim_layout(spec), self.n_obs)
         self.out_layout = _repeat(action_layout(spec), self.n_action)
         order = self.sym.group.order()
-        hidden = tuple(max(1, config.scaled(h) // order) for h in config.hidden)
+        hidden = tuple(config.fields(h, order) for h in config.hidden)
         out_type = layout_type(self.sym, self.out_layout)
         if config.head == "gmm":  # C1 only: per mode a mean, a log-std per channel and a logit
             k = config.gmm_modes

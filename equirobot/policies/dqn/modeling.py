@@ -87,7 +87,7 @@ class DQNPolicy(Policy):
         order = self.sym.group.order()
 
         def fields(channels: int) -> int:
-            return max(1, config.scaled(channels) // order)
+            return config.fields(channels, order)
 
         stages = tuple(fields(c) for c in config.encoder_channels)
         self.q_net = EquivariantMoveQ(

@@ -55,7 +55,7 @@ class SACPolicy(Policy):
         order = self.sym.group.order()
 
         def fields(channels: int) -> int:
-            return max(1, config.scaled(channels) // order)
+            return config.fields(channels, order)
 
         def encoder() -> SteerableConvEncoder:
             stages = tuple(fields(c) for c in config.encoder_channels)
@@ -131,18 +131,24 @@ class SACPolicy(Policy):
 
     def forward(self, batch: Batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
         """The critic loss of a batch (what ``update`` minimises first); for inspection and tests."""
-        images, next_images, action = self._augmented(batch, generator)
-        target = self._target(batch, next_images, generator)
-        q = self.q_values(self.critic_encoder(images), action)
-        loss = (batch["weight"] * ((q - target) ** 2).sum(0)).mean()
-        return loss, {"q": float(q.mean())}
+        loss, q, *_ = self._critic_loss(batch, generator)
+        return loss, {"q": float(q.detach().mean())}
 
-    def update(self, batch: Batch, step: TrainStep, generator: torch.Generator | None = None) -> dict:
+    def _critic_loss(self, batch: Batch, generator) -> tuple[torch.Tensor, ...]:
+        """Importance-weighted squared TD error of both critics.
+
+        Returns (loss, Q (2, B), target, images, critic features, actions), after augmentation: the
+        actor step reuses the images, features and actions.
+        """
         images, next_images, action = self._augmented(batch, generator)
         target = self._target(batch, next_images, generator)
         features = self.critic_encoder(images)
         q = self.q_values(features, action)
-        critic_loss = (batch["weight"] * ((q - target) ** 2).sum(0)).mean()
+        loss = (batch["weight"] * ((q - target) ** 2).sum(0)).mean()
+        return loss, q, target, images, features, action
+
+    def update(self, batch: Batch, step: TrainStep, generator: torch.Generator | None = None) -> dict:
+        critic_loss, q, target, images, features, action = self._critic_loss(batch, generator)
         metrics = {
             "loss": float(critic_loss.detach()),
             "q": float(q.detach().mean()),
