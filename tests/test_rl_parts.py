@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from equirobot.data.inputs import DataSpec, lowdim_quantities
+from equirobot.data.inputs import DataSpec, lowdim_quantities, policy_inputs
 from equirobot.data.transitions import TransitionBuffer
 from equirobot.policies.base import TrainStep
 from equirobot.policies.checks import act_on_inputs
@@ -16,6 +16,8 @@ from equirobot.policies.registry import make_policy
 from equirobot.symmetry import transforms as T
 from equirobot.symmetry.group import SceneSymmetry
 from equirobot.symmetry.transforms import is_grid_exact
+from equirobot.training.online import OnlineSource
+from equirobot_envs.closed_loop import rotate_action, rotate_scene
 from equirobot_envs.features import CONTROL_MODES
 
 SHAPES = {"lowdim": ((3,), "float32"), "grid": ((1, 4, 4), "float32")}
@@ -194,6 +196,58 @@ def test_sac_update_steps_every_optimiser_and_the_targets_follow_by_tau(augmenta
         torch.testing.assert_close(after[key], 0.75 * before[key] + 0.25 * after[critic])
     index, td_error = policy.new_priorities
     assert index.tolist() == list(range(8)) and td_error.shape == (8,) and (td_error >= 0).all()
+
+
+def test_sac_rot_aug_stores_rotated_copies_and_a_quarter_turn_is_the_turned_scene(make_env):
+    """The buffer's rotated copies are transitions of the turned scene: at 90 degrees the turned
+    observation, next observation and action are the real env's after ``rotate_scene``."""
+    env = make_env("block_picking", heightmap_size=32)
+    task_env = env.unwrapped
+    obs, _ = env.reset(seed=3)
+    for _ in range(3):  # off the centre and lower, so that the block and the table edge show
+        obs, *_ = env.step(np.array([0, 0.6, 0.3, -0.5, 0.3], np.float32))
+    state = task_env.get_state()
+    action = np.array([0.3, 0.8, -0.4, -0.3, 0.5], np.float32)
+    next_obs, *_ = env.step(action)
+    spec = _spec()
+    config = {"type": "sac", "group": "C1", "encoder_channels": [8], "features": 8}
+    policy = make_policy({**config, "augmentation": "rotate", "rotated_copies": 3}, spec)
+
+    def inputs(o: dict) -> dict:
+        return policy_inputs({k: v[None] for k, v in o.items()}, spec)
+
+    transition = {
+        "obs": inputs(obs),
+        "action": action[None],
+        "reward": np.ones(1),
+        "next_obs": inputs(next_obs),
+        "terminal": np.ones(1),
+    }
+    turned = policy._turned(transition, torch.full((1,), np.pi / 2))
+    task_env.set_state(state)
+    rotate_scene(env, 1)
+    turned_obs = task_env.observe()
+    turned_next, *_ = env.step(rotate_action(action, 1))
+    for got, want in ((turned["obs"], inputs(turned_obs)), (turned["next_obs"], inputs(turned_next))):
+        assert got.keys() == want.keys()
+        for key in sorted(want):  # the map first
+            np.testing.assert_allclose(got[key], want[key], atol=2e-3, err_msg=key)
+    np.testing.assert_allclose(turned["action"][0], rotate_action(action, 1), atol=1e-6)
+
+    copies = policy.transition_copies(transition, np.random.default_rng(0))
+    assert len(copies) == 3
+    for copy in copies:  # dx, dy turn; the gripper, dz, dtheta, the reward and the terminal flag stay
+        np.testing.assert_allclose(
+            np.linalg.norm(copy["action"][0, 1:3]), np.linalg.norm(action[1:3]), rtol=1e-5
+        )
+        np.testing.assert_array_equal(copy["action"][0, [0, 3, 4]], action[[0, 3, 4]])
+        assert copy["reward"] is transition["reward"] and copy["terminal"] is transition["terminal"]
+    assert len({tuple(c["action"][0, 1:3].round(4)) for c in copies}) == 3  # each its own angle
+    source = OnlineSource(policy, spec, "equirobot/BlockPicking-v0", {}, 1, 100, 8, seed=0)
+    source._store(transition, np.random.default_rng(0))
+    assert len(source.buffer) == 4  # the transition and its 3 copies
+    plain = make_policy(config, spec)
+    assert plain.transition_copies(transition, np.random.default_rng(0)) == []
 
 
 def test_rad_acts_on_the_central_crop_of_the_map_it_trained_on_crops_of():

@@ -47,13 +47,15 @@ def rotate_inputs(
     lowdim: Layout,
     action_layout: Layout,
     generator=None,
+    angle: torch.Tensor | None = None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Turn each sample's normalised inputs (B, n_obs, ...) and actions (B, T, A) by a random angle.
 
     ``group_actions`` maps each input to its declared group action (``equirobot_envs.features``).
+    ``angle`` (B,) gives the angles instead (radians, counter-clockwise seen from above).
     """
-    batch = action.shape[0]
-    angle = torch.rand(batch, generator=generator, device=action.device) * 2 * torch.pi
+    if angle is None:
+        angle = torch.rand(action.shape[0], generator=generator, device=action.device) * 2 * torch.pi
     cos, sin = angle.cos(), angle.sin()
     out = {}
     for key, x in obs.items():

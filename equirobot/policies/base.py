@@ -201,6 +201,16 @@ class Policy(nn.Module):
         """
         return rng.uniform(-1, 1, (n, self.spec.action_dim)).astype(np.float32)
 
+    def transition_copies(
+        self, transitions: dict[str, Any], rng: np.random.Generator
+    ) -> list[dict[str, Any]]:
+        """Augmented copies an online method stores next to each batch of collected transitions.
+
+        ``transitions`` is what the replay buffer's ``add`` takes (policy inputs of B transitions);
+        each returned copy has the same form. Default: none.
+        """
+        return []
+
     def predict_chunk(self, obs: dict[str, torch.Tensor], generators: list[torch.Generator]) -> torch.Tensor:
         """``{input: (B, n_obs, ...)}`` policy inputs -> (B, n_action, A) actions to execute.
 

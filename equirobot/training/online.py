@@ -9,8 +9,9 @@
    uniform, or DQN's uniform over its discrete set) during the first ``random_steps`` env steps of each
    env;
 2. stores the transitions in the :class:`~equirobot.data.transitions.TransitionBuffer` (``terminal``
-   when an episode ended by success, not when the time limit cut it) and resets ended envs with fresh
-   seeds;
+   when an episode ended by success, not when the time limit cut it), followed by the policy's
+   augmented copies of them (``Policy.transition_copies``: sac_rot_aug's rotated ones), and resets
+   ended envs with fresh seeds;
 3. yields a batch sampled with the generator of (seed, step), so that the batches do not depend on
    anything but the buffer's content and the step;
 4. after the trainer's update, writes the policy's new priorities back (prioritised replay).
@@ -160,13 +161,16 @@ class OnlineSource:
             actions = self.policy.select_action(stacked)
         results = engine.step_envs(actions)
         next_obs = [results[i].obs for i in range(self.envs)]
-        self.buffer.add(
-            policy_inputs(stacked, self.spec),
-            actions,
-            np.array([results[i].reward for i in range(self.envs)]),
-            policy_inputs({k: np.stack([o[k] for o in next_obs]) for k in next_obs[0]}, self.spec),
-            np.array([results[i].terminated for i in range(self.envs)], np.float32),
-        )
+        transitions = {
+            "obs": policy_inputs(stacked, self.spec),
+            "action": actions,
+            "reward": np.array([results[i].reward for i in range(self.envs)]),
+            "next_obs": policy_inputs(
+                {k: np.stack([o[k] for o in next_obs]) for k in next_obs[0]}, self.spec
+            ),
+            "terminal": np.array([results[i].terminated for i in range(self.envs)], np.float32),
+        }
+        self._store(transitions, np.random.default_rng([self.seed, step, 4]))
         self.env_steps += self.envs
         for i in range(self.envs):
             lengths[i] += 1
@@ -177,6 +181,11 @@ class OnlineSource:
                 next_obs[i] = self._start(engine, i)
         return next_obs
 
+    def _store(self, transitions: dict[str, Any], rng: np.random.Generator, demo: bool = False) -> None:
+        """Transitions into the buffer, followed by the policy's augmented copies of them (if any)."""
+        for batch in (transitions, *self.policy.transition_copies(transitions, rng)):
+            self.buffer.add(**batch, demo=demo)
+
     def _add_demonstrations(self) -> None:
         """``config.demos`` successful expert episodes into the buffer (failed ones are skipped)."""
         job = partial(demonstration, spec=self.spec)
@@ -185,7 +194,7 @@ class OnlineSource:
             kept = 0
             for demo in engine.map_episodes(seeds, job=job):
                 if demo is not None and kept < self.config.demos:
-                    self.buffer.add(**demo, demo=True)
+                    self._store(demo, np.random.default_rng([self.seed, kept, 5]), demo=True)
                     kept += 1
                 if kept == self.config.demos:
                     break

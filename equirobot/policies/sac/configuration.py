@@ -9,7 +9,7 @@ equi_sac       C8     none          0      SO(2)-equivariant SAC (Wang, Walters,
 sac            C1     none          0      the same networks without symmetry: a CNN SAC
 rad            C1     crop          0      SAC with random crops (Laskin et al. 2020)
 drq            C1     shift         0      SAC with random shifts and averaged targets (Kostrikov et al.)
-sac_rot_aug    C1     rotate        0      SAC on batches turned by random angles (rotation augmentation)
+sac_rot_aug    C1     rotate        0      SAC whose buffer stores rotated copies of every transition
 equi_sacfd     C8     none          20     equi_sac + demonstrations, prioritised replay and a BC term
 sacfd          C1     none          20     the CNN counterpart of equi_sacfd
 =============  =====  ============  =====  ==========================================================
@@ -48,10 +48,13 @@ class SACConfig(TopDownConfig):
     augmentation: str = "none"
     """none, crop (RAD: random crops of ``crop`` pixels less per side at training, the centre at acting),
     shift (DrQ: pad by ``shift`` pixels, random crop back, ``target_samples`` augmented targets
-    averaged), rotate (each sample of a batch turned by its own random angle, observation, next
-    observation and action together)."""
+    averaged), rotate (the buffer stores ``rotated_copies`` copies of every transition next to it, each
+    turned about the map's centre by its own random angle: observation, next observation and action
+    together)."""
     crop: int = 4
     shift: int = 4
+    rotated_copies: int = 4
+    """Rotated copies of each transition the buffer stores with ``augmentation=rotate`` (the paper's 4)."""
     target_samples: int = 2
     """DrQ's K: augmented copies of the next observation whose targets are averaged (shift only)."""
     bc_weight: float = 0.0
@@ -66,5 +69,8 @@ class SACConfig(TopDownConfig):
                 f"policy: need 0 < gamma <= 1, 0 < tau <= 1, init_alpha > 0; got {self.gamma}, "
                 f"{self.tau}, {self.init_alpha}"
             )
-        if min(self.crop, self.shift, self.bc_weight) < 0 or self.target_samples < 1:
-            raise ValueError("policy: target_samples >= 1 and crop, shift, bc_weight >= 0")
+        if (
+            min(self.crop, self.shift, self.bc_weight) < 0
+            or min(self.target_samples, self.rotated_copies) < 1
+        ):
+            raise ValueError("policy: target_samples, rotated_copies >= 1 and crop, shift, bc_weight >= 0")

@@ -114,6 +114,34 @@ class SACPolicy(Policy):
         actions = [self.sample(image[i : i + 1], generators[i])[0] for i in range(len(image))]
         return torch.cat(actions)[:, None]
 
+    def transition_copies(self, transitions: dict, rng: np.random.Generator) -> list[dict]:
+        """``augmentation=rotate``: ``rotated_copies`` copies, each transition turned by its own angle.
+
+        The observation, the next observation and the action turn together about the map's centre
+        (the gripper): the map by bilinear resampling, (dx, dy) by rho_1, the invariant scalars stay.
+        """
+        if self.config.augmentation != "rotate":
+            return []
+        n = len(transitions["action"])
+        angles = rng.uniform(0, 2 * np.pi, (self.config.rotated_copies, n))
+        return [self._turned(transitions, torch.from_numpy(a).float()) for a in angles]
+
+    def _turned(self, transitions: dict, angle: torch.Tensor) -> dict:
+        """Transitions (numpy, as the buffer takes them) turned by ``angle`` (B,), counter-clockwise."""
+        obs, next_obs = transitions["obs"], transitions["next_obs"]
+        both = {k: torch.from_numpy(np.stack([obs[k], next_obs[k]], 1)).float() for k in obs}
+        action = torch.as_tensor(np.asarray(transitions["action"], np.float32))[:, None]
+        kinds = {LOWDIM: "lowdim", self.inputs.grid_key: "top_down"}
+        turned, turned_action = rotate_inputs(
+            both, action, kinds, self._lowdim_layout, SAC_ACTION, angle=angle
+        )
+        return {
+            **transitions,
+            "obs": {k: v[:, 0].numpy() for k, v in turned.items()},
+            "next_obs": {k: v[:, 1].numpy() for k, v in turned.items()},
+            "action": turned_action[:, 0].numpy(),
+        }
+
     def _acting_view(self, image: torch.Tensor) -> torch.Tensor:
         """RAD trains on crops, so it acts on the central crop; other augmentations act on the whole map."""
         c = self.config.crop
@@ -202,14 +230,6 @@ class SACPolicy(Policy):
         """Images of the observations, of the next observations (DrQ: several), and the actions."""
         obs, next_obs, action = batch["obs"], batch["next_obs"], batch["action"].float()
         cfg = self.config
-        if cfg.augmentation == "rotate":  # obs and next obs as a 2-step history, turned with the action
-            both = {k: torch.stack([obs[k].float(), next_obs[k].float()], 1) for k in obs}
-            kinds = {LOWDIM: "lowdim", self.inputs.grid_key: "top_down"}
-            turned, action = rotate_inputs(
-                both, action[:, None], kinds, self._lowdim_layout, SAC_ACTION, generator
-            )
-            action = action[:, 0]
-            obs, next_obs = {k: v[:, 0] for k, v in turned.items()}, {k: v[:, 1] for k, v in turned.items()}
         images, next_image = self.image(obs), self.image(next_obs)
         if cfg.augmentation == "crop" and cfg.crop:
             return (
