@@ -35,7 +35,7 @@ def command(args, task: str, agent: str, seed: int) -> list[str]:
         str(Path(sys.executable).parent / "equirobot"), "train",
         f"task={task}", f"policy={agent}", f"seed={seed}",
         f"steps={args.steps}", f"envs={args.envs}", f"eval_every={args.eval_every}",
-        f"eval_episodes={args.eval_episodes}", "eval_workers=1", "threads=1", "checkpoint_every=500",
+        f"eval_episodes={args.eval_episodes}", f"eval_workers={args.eval_workers}", "threads=1", "checkpoint_every=500",
         "top_k=1", "log_every=100", f"run_dir={run_dir(args.runs, task, agent, seed)}", *args.overrides,
     ]  # fmt: skip
 
@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=2)
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--eval-workers", type=int, default=1, help="envs of each periodic evaluation")
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--runs", type=Path, default=Path("runs/rl_curves"))
     parser.add_argument("--out", type=Path, default=RESULTS / "rl_curves.csv")

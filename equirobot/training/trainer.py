@@ -275,7 +275,7 @@ class Trainer:
         console = Console()
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            counts = " + ".join(f"{n} {c / 1e6:.2f}M" for n, c in self.policy.n_parameters().items() if c)
+            counts = " + ".join(f"{n} {_count(c)}" for n, c in self.policy.n_parameters().items() if c)
             start = f"resuming at step {self.step}" if resumed else "training"
             data = (
                 f"{len(self.dataset)} samples of {self.dataset.n_episodes} demos"
@@ -398,3 +398,8 @@ def _to_device(batch, device: torch.device):
     if isinstance(batch, dict):
         return {k: _to_device(v, device) for k, v in batch.items()}
     return batch.to(device, non_blocking=True)
+
+
+def _count(n: int) -> str:
+    """A parameter count for the log: 8.4k, 74.7k, 2.35M."""
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
