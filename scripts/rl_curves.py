@@ -35,8 +35,9 @@ def command(args, task: str, agent: str, seed: int) -> list[str]:
         str(Path(sys.executable).parent / "equirobot"), "train",
         f"task={task}", f"policy={agent}", f"seed={seed}",
         f"steps={args.steps}", f"envs={args.envs}", f"eval_every={args.eval_every}",
-        f"eval_episodes={args.eval_episodes}", f"eval_workers={args.eval_workers}", "threads=1", "checkpoint_every=500",
-        "top_k=1", "log_every=100", f"run_dir={run_dir(args.runs, task, agent, seed)}", *args.overrides,
+        f"eval_episodes={args.eval_episodes}", f"eval_workers={args.eval_workers}", "threads=1",
+        "checkpoint_every=500", "top_k=1", "log_every=100",
+        f"run_dir={run_dir(args.runs, task, agent, seed)}", *args.overrides,
     ]  # fmt: skip
 
 
