@@ -29,6 +29,7 @@ from gymnasium import spaces
 from equirobot_envs.config import EnvConfig
 from equirobot_envs.experts import DOWN
 from equirobot_envs.features import control_mode, mode_features
+from equirobot_envs.flip_control import asymmetric_gain
 from equirobot_envs.geometry import Workspace, mat_to_rot6d, rot_z, wrap_angle, yaw_of
 from equirobot_envs.observations import SceneObserver
 from equirobot_envs.registry import TaskSpec, get_task
@@ -318,7 +319,8 @@ class ClosedLoopEnv(gym.Env):
     ## Arguments
     ``task`` (config name or id) and the settings of :class:`~equirobot_envs.config.EnvConfig`
     (``heightmap_size``: H, 64 by default, 128 the paper's size; ``obs`` and ``control`` only take
-    ``["gripper_heightmap"]`` and ``"closed_loop"``), ``render_mode="rgb_array"`` with ``render_size``
+    ``["gripper_heightmap"]`` and ``"closed_loop"``; ``asymmetry``: the x slide's flip asymmetry),
+    ``render_mode="rgb_array"`` with ``render_size``
     and ``render_camera`` (``overview``), ``terminate_on_success``.
 
     ## Symmetry
@@ -437,10 +439,14 @@ class ClosedLoopEnv(gym.Env):
         """The position-actuator targets of a (clipped) action: (x, y, z, yaw) and the two fingers.
 
         Moves are relative to the joints' positions now (not to the last targets), so a gripper held
-        back by an obstacle does not wind up; the xyz target is clipped to the workspace.
+        back by an obstacle does not wind up; the xyz target is clipped to the workspace. With
+        ``asymmetry`` delta the x slide moves (1 + delta) times as far for dx > 0 and (1 - delta) for
+        dx < 0 (``equirobot_envs.flip_control.asymmetric_gain``), so the scene's rotation symmetry holds
+        only approximately.
         """
         now = self.scene.data.qpos[self.scene.arm_qpos]
         delta = np.concatenate([action[1:4] * POS_SCALE, [action[4] * YAW_SCALE]])
+        delta[0] = asymmetric_gain(delta[0], self.config.asymmetry)  # the x slide: 0 = symmetric
         arm = now + delta
         arm[:3] = np.clip(arm[:3], self.workspace.low, self.workspace.high)
         return arm, self._finger_targets(float(action[0]))

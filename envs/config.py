@@ -48,9 +48,18 @@ class EnvConfig:
     NaN poisons its controller for the rest of the episode): ``raise`` a ValueError, or ``hold`` the
     last valid target (abs: the last finite action; delta: no motion) and set ``info["nonfinite_action"]``."""
 
+    asymmetry: float = 0.0
+    """Flip asymmetry delta of the task's asymmetric actuator (``equirobot_envs.flip_control``): gain
+    1 + delta for positive commands, 1 - delta for negative; 0 is exactly symmetric. A closed-loop
+    task's asymmetric actuator is the gantry's x slide (dx); MimicGen tasks take 0 only."""
+
     def __post_init__(self) -> None:
         resolve_task(self.task)  # raises with the list of valid tasks
         self._fit_family()
+        if not -1 < self.asymmetry < 1:
+            raise ValueError(f"asymmetry must be in (-1, 1), got {self.asymmetry}")
+        if self.asymmetry and task_family(self.task) == "mimicgen":
+            raise ValueError(f"task {self.task} (mimicgen) has no asymmetric actuator: asymmetry must be 0")
         for name in SIZE_FIELDS:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

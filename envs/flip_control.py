@@ -1,0 +1,141 @@
+"""Control tasks with a mirror symmetry and a tunable flip asymmetry (the relaxed-equivariance tasks).
+
+Gymnasium's MuJoCo InvertedPendulum, InvertedDoublePendulum and Reacher are, up to two small built-in
+asymmetries, symmetric under mirrors: mirroring the state and negating the torques mirrors what happens
+next. Real robots are symmetric only approximately (a worn joint answers positive torque more strongly
+than negative), so each task here has an ``asymmetry`` delta: its asymmetric actuator applies
+
+    (1 + delta) u  for a command u > 0,    (1 - delta) u  for u < 0,
+
+and delta = 0 is exactly symmetric (the stock models' asymmetries are removed, see each task). The
+agent's command is clipped to the stock control range first; the actuator's own range is widened by
+(1 + |delta|) so that the gain is never cut by it.
+
+The symmetry is data (:class:`Reflections`, ``env.unwrapped.reflections``): the group (C2: one mirror;
+D2: two mirrors and their product, the half turn) and, for each generating mirror, the sign vector by
+which it acts on the observation and on the action. ``env.unwrapped.mirror_state(k)`` mirrors the
+simulator's state by generator k, which is how the tests show the symmetry: at delta = 0, for every
+state s and action a, ``step(mirror(s), signs_a * a)`` observes ``signs_s * step(s, a)``.
+
+A task is a subclass of its Gymnasium env and :class:`FlipControl` in ``equirobot_envs.tasks.<name>``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+GROUPS = ("C2", "D2")
+
+
+@dataclass(frozen=True)
+class Reflections:
+    """A task's mirror symmetry: the group and how its generating mirrors act (sign vectors)."""
+
+    group: str
+    """C2 (one generator) or D2 (two generators; their product is the third non-identity element)."""
+    state: tuple[tuple[float, ...], ...]
+    """Per generator, the signs of the observation's components under that mirror."""
+    action: tuple[tuple[float, ...], ...]
+    """Per generator, the signs of the action's components under that mirror."""
+
+    def __post_init__(self) -> None:
+        if self.group not in GROUPS:
+            raise ValueError(f"group {self.group!r}; valid: {list(GROUPS)}")
+        generators = 1 if self.group == "C2" else 2
+        if len(self.state) != generators or len(self.action) != generators:
+            raise ValueError(f"{self.group} has {generators} generator(s): one sign vector each")
+        for signs in (*self.state, *self.action):
+            if not set(signs) <= {-1.0, 1.0}:
+                raise ValueError(f"sign vectors hold +1 and -1 only, got {signs}")
+
+    def elements(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every group element as (observation signs, action signs), the identity first."""
+        state, action = np.asarray(self.state), np.asarray(self.action)
+        out = [(np.ones(state.shape[1]), np.ones(action.shape[1]))]
+        out += [(state[k], action[k]) for k in range(len(state))]
+        if self.group == "D2":
+            out.append((state[0] * state[1], action[0] * action[1]))
+        return out
+
+
+def asymmetric_gain(command: np.ndarray, delta: float) -> np.ndarray:
+    """What the asymmetric actuator applies: (1 + delta) u for u > 0, (1 - delta) u otherwise."""
+    command = np.asarray(command, dtype=np.float64)
+    return np.where(command > 0, (1 + delta) * command, (1 - delta) * command)
+
+
+def patched_model(stock: Path, replacements: dict[str, str]) -> str:
+    """The stock MJCF with each ``old -> new`` text replacement made, written to a temporary file.
+
+    Each ``old`` must occur exactly once, so a changed stock model fails loudly instead of silently
+    keeping an asymmetry. The caller loads the returned path and removes it (:func:`load_patched`).
+    """
+    text = stock.read_text()
+    for old, new in replacements.items():
+        if text.count(old) != 1:
+            raise RuntimeError(f"{stock}: expected {old!r} exactly once, found it {text.count(old)} times")
+        text = text.replace(old, new)
+    handle, path = tempfile.mkstemp(suffix=".xml", prefix=f"{stock.stem}_")
+    with os.fdopen(handle, "w") as f:
+        f.write(text)
+    return path
+
+
+class FlipControl:
+    """Mixin for a Gymnasium MuJoCo env: the asymmetric actuator, the reflections and mirrored states.
+
+    A task class sets ``reflections``, ``asymmetric_actuator`` and implements :meth:`mirror_qpos`, and
+    calls :meth:`_init_flip` after the Gymnasium constructor.
+    """
+
+    reflections: Reflections
+    model: Any  # the Gymnasium MuJoCo env's (annotations only: the env class provides them)
+    data: Any
+    action_space: Any
+    asymmetric_actuator: int = 0
+    """The actuator whose gain depends on the command's sign."""
+    asymmetry: float = 0.0
+
+    def _init_flip(self, asymmetry: float) -> None:
+        if not 0 <= abs(asymmetry) < 1:
+            raise ValueError(f"asymmetry must be in (-1, 1), got {asymmetry}")
+        self.asymmetry = float(asymmetry)
+        self.command_low = self.action_space.low.copy()
+        self.command_high = self.action_space.high.copy()
+        self.model.actuator_ctrlrange[self.asymmetric_actuator] *= 1 + abs(self.asymmetry)
+
+    def applied(self, action: np.ndarray) -> np.ndarray:
+        """The controls the actuators receive for an agent's command."""
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != self.command_low.shape:
+            raise ValueError(f"action has shape {action.shape}, expected {self.command_low.shape}")
+        if not np.isfinite(action).all():
+            raise ValueError(f"action {action} is not finite")
+        ctrl = np.clip(action, self.command_low, self.command_high)
+        i = self.asymmetric_actuator
+        ctrl[i] = asymmetric_gain(ctrl[i], self.asymmetry)
+        return ctrl
+
+    def mirror_qpos(self, qpos: np.ndarray, generator: int) -> np.ndarray:
+        """Joint positions after mirroring the scene by generator ``generator``."""
+        raise NotImplementedError
+
+    def mirror_state(self, generator: int) -> None:
+        """Mirror the simulator's state (positions and velocities) by a generating mirror."""
+        qpos = self.mirror_qpos(self.data.qpos.copy(), generator)
+        qvel = self.mirror_qvel(self.data.qvel.copy(), generator)
+        self.set_state(qpos, qvel)  # type: ignore[attr-defined]
+
+    def mirror_qvel(self, qvel: np.ndarray, generator: int) -> np.ndarray:
+        """Joint velocities after the mirror (default: all change sign).
+
+        Every joint of the pendulums is a hinge about, or a slide along, an axis that the mirror
+        reverses.
+        """
+        return -qvel
