@@ -90,25 +90,41 @@ def patched_model(stock: Path, replacements: dict[str, str]) -> str:
 class FlipControl:
     """Mixin for a Gymnasium MuJoCo env: the asymmetric actuator, the reflections and mirrored states.
 
-    A task class sets ``reflections``, ``asymmetric_actuator`` and implements :meth:`mirror_qpos`, and
-    calls :meth:`_init_flip` after the Gymnasium constructor.
+    A task class lists it before its Gymnasium env class and sets ``reflections``, the stock model and
+    its ``patches`` (if any) and ``asymmetric_actuator``, and overrides :meth:`mirror_qpos` and
+    :meth:`mirror_qvel` where a mirror does more than negate every joint.
     """
 
     reflections: Reflections
-    model: Any  # the Gymnasium MuJoCo env's (annotations only: the env class provides them)
-    data: Any
-    action_space: Any
+    stock_model: Path | None = None
+    """The Gymnasium env's model file, loaded with ``patches`` made (``None``: the stock model as is)."""
+    patches: dict[str, str] = {}
+    """``old -> new`` replacements in the stock model (:func:`patched_model`) that remove its asymmetries."""
     asymmetric_actuator: int = 0
     """The actuator whose gain depends on the command's sign."""
-    asymmetry: float = 0.0
+    model: Any  # annotations only: the Gymnasium env class provides these
+    data: Any
+    action_space: Any
+    metadata: dict[str, Any]
 
-    def _init_flip(self, asymmetry: float) -> None:
+    def __init__(self, asymmetry: float = 0.0, **kwargs: Any):
         if not 0 <= abs(asymmetry) < 1:
             raise ValueError(f"asymmetry must be in (-1, 1), got {asymmetry}")
+        if self.stock_model is not None:
+            path = patched_model(self.stock_model, self.patches)
+            try:
+                super().__init__(xml_file=path, **kwargs)  # type: ignore[call-arg]
+            finally:
+                Path(path).unlink()
+        else:
+            super().__init__(**kwargs)
         self.asymmetry = float(asymmetry)
         self.command_low = self.action_space.low.copy()
         self.command_high = self.action_space.high.copy()
         self.model.actuator_ctrlrange[self.asymmetric_actuator] *= 1 + abs(self.asymmetry)
+
+    def step(self, action: np.ndarray):
+        return super().step(self.applied(action))  # type: ignore[misc]
 
     def applied(self, action: np.ndarray) -> np.ndarray:
         """The controls the actuators receive for an agent's command."""
@@ -122,18 +138,18 @@ class FlipControl:
         ctrl[i] = asymmetric_gain(ctrl[i], self.asymmetry)
         return ctrl
 
-    def mirror_qpos(self, qpos: np.ndarray, generator: int) -> np.ndarray:
-        """Joint positions after mirroring the scene by generator ``generator``."""
-        raise NotImplementedError
-
     def mirror_state(self, generator: int) -> None:
         """Mirror the simulator's state (positions and velocities) by a generating mirror."""
         qpos = self.mirror_qpos(self.data.qpos.copy(), generator)
         qvel = self.mirror_qvel(self.data.qvel.copy(), generator)
         self.set_state(qpos, qvel)  # type: ignore[attr-defined]
 
+    def mirror_qpos(self, qpos: np.ndarray, generator: int) -> np.ndarray:
+        """Joint positions after mirroring the scene by generator ``generator`` (default: all negated)."""
+        return -qpos
+
     def mirror_qvel(self, qvel: np.ndarray, generator: int) -> np.ndarray:
-        """Joint velocities after the mirror (default: all change sign).
+        """Joint velocities after the mirror (default: all negated).
 
         Every joint of the pendulums is a hinge about, or a slide along, an axis that the mirror
         reverses.

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from gymnasium.envs.mujoco import inverted_double_pendulum_v5
 
-from equirobot_envs.flip_control import FlipControl, Reflections, patched_model
+from equirobot_envs.flip_control import FlipControl, Reflections
 
-STOCK = Path(inverted_double_pendulum_v5.__file__).parent / "assets" / "inverted_double_pendulum.xml"
 # observation: x, sin q1, sin q2, cos q1, cos q2, dx, dq1, dq2, constraint force on the slider
 MIRROR = (-1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0)
 
@@ -28,17 +26,7 @@ class InvertedDoublePendulum(FlipControl, inverted_double_pendulum_v5.InvertedDo
     """``InvertedDoublePendulum-v5`` without the sideways gravity, with an asymmetric cart motor."""
 
     reflections = Reflections("C2", state=(MIRROR,), action=((-1.0,),))
-
-    def __init__(self, asymmetry: float = 0.0, **kwargs):
-        path = patched_model(STOCK, {'gravity="1e-5 0 -9.81"': 'gravity="0 0 -9.81"'})
-        try:
-            super().__init__(xml_file=path, **kwargs)
-        finally:
-            Path(path).unlink()
-        self._init_flip(asymmetry)
-
-    def step(self, action):
-        return super().step(self.applied(action))
-
-    def mirror_qpos(self, qpos: np.ndarray, generator: int) -> np.ndarray:
-        return -qpos
+    stock_model = (
+        Path(inverted_double_pendulum_v5.__file__).parent / "assets" / "inverted_double_pendulum.xml"
+    )
+    patches = {'gravity="1e-5 0 -9.81"': 'gravity="0 0 -9.81"'}

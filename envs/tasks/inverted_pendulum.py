@@ -12,29 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from gymnasium.envs.mujoco import inverted_pendulum_v5
 
-from equirobot_envs.flip_control import FlipControl, Reflections, patched_model
-
-STOCK = Path(inverted_pendulum_v5.__file__).parent / "assets" / "inverted_pendulum.xml"
+from equirobot_envs.flip_control import FlipControl, Reflections
 
 
 class InvertedPendulum(FlipControl, inverted_pendulum_v5.InvertedPendulumEnv):
     """``InvertedPendulum-v5`` with a symmetric pole and an asymmetric cart motor; see the module."""
 
     reflections = Reflections("C2", state=((-1.0, -1.0, -1.0, -1.0),), action=((-1.0,),))
-
-    def __init__(self, asymmetry: float = 0.0, **kwargs):
-        path = patched_model(STOCK, {'fromto="0 0 0 0.001 0 0.6"': 'fromto="0 0 0 0 0 0.6"'})
-        try:
-            super().__init__(xml_file=path, **kwargs)
-        finally:
-            Path(path).unlink()
-        self._init_flip(asymmetry)
-
-    def step(self, action):
-        return super().step(self.applied(action))
-
-    def mirror_qpos(self, qpos: np.ndarray, generator: int) -> np.ndarray:
-        return -qpos
+    stock_model = Path(inverted_pendulum_v5.__file__).parent / "assets" / "inverted_pendulum.xml"
+    patches = {'fromto="0 0 0 0.001 0 0.6"': 'fromto="0 0 0 0 0 0.6"'}

@@ -32,13 +32,6 @@ class Reacher(FlipControl, reacher_v5.ReacherEnv):
 
     reflections = Reflections("D2", state=(MIRROR_Y, MIRROR_X), action=((-1.0, -1.0), (-1.0, -1.0)))
 
-    def __init__(self, asymmetry: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        self._init_flip(asymmetry)
-
-    def step(self, action):
-        return super().step(self.applied(action))
-
     def mirror_qpos(self, qpos: np.ndarray, generator: int) -> np.ndarray:
         q0, q1, tx, ty = qpos
         if generator == 0:
