@@ -139,6 +139,7 @@ def catalog(sym: SceneSymmetry, seed: int = 0) -> list[Case]:
                 always,
             )
         )
+    if sym.group.order() > 1:  # any finite group (D_N too): the Cayley table, not a cyclic shift
         relaxed_conv = RelaxedGroupConv1d(reg, reg2, 3)
         cases.append(
             Case(

@@ -277,6 +277,14 @@ def cache_kernels(module: nn.Module) -> None:
             child.kernel()
 
 
+def is_regular(field_type: enn.FieldType) -> bool:
+    """Whether every field is the regular representation of a finite group of order > 1."""
+    group = field_type.fibergroup
+    return group.order() > 1 and all(
+        rep.name == group.regular_representation.name for rep in field_type.representations
+    )
+
+
 def is_cyclic_regular(field_type: enn.FieldType) -> bool:
     """Whether every field is the regular representation of a cyclic group of order > 1."""
     group = field_type.fibergroup

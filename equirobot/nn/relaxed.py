@@ -5,7 +5,7 @@ negative, a table edge on one side), exact equivariance is a wrong prior. Each l
 exactly equivariant layer at initialisation, has a ``regularizer()`` that penalises leaving the
 symmetric solution, and a ``symmetry_breaking()`` that reports how far it has moved (0 = exact).
 
-* :class:`RelaxedGroupConv1d`: regular -> regular group convolution (C_N) whose kernel is a
+* :class:`RelaxedGroupConv1d`: regular -> regular group convolution (any finite group) whose kernel is a
   group-element-dependent combination of L filter banks, ``K(g) = sum_l alpha[l, g] K_l`` (Wang, Walters
   and Yu, ICML 2022); exact when ``alpha`` does not depend on g.
 * :class:`RelaxedSteerableConv2d`: steerable convolutions combined with position-dependent weights,
@@ -23,20 +23,24 @@ import torch.nn.functional as F
 from escnn import nn as enn
 from torch import nn
 
-from equirobot.nn.conv1d import is_cyclic_regular
+from equirobot.nn.conv1d import is_regular
 from equirobot.nn.mlp import EquivariantLinear
 
 
 class RelaxedGroupConv1d(nn.Module):
-    """Relaxed regular group convolution over time for C_N: (B, C_in N, T) -> (B, C_out N, T)."""
+    """Relaxed regular group convolution over time, any finite group G: (B, C_in |G|, T) -> (B, C_out |G|, T).
+
+    With ``kernel_size=1`` on (B, C, 1) it is a relaxed group-linear layer (the MLPs of state-based
+    policies). Field channels are in escnn's order of the group elements.
+    """
 
     shift: torch.Tensor  # buffer (N, N): see __init__
 
     def __init__(self, in_type: enn.FieldType, out_type: enn.FieldType, kernel_size: int, banks: int = 2):
         super().__init__()
-        if not is_cyclic_regular(in_type) or not is_cyclic_regular(out_type):
+        if not is_regular(in_type) or not is_regular(out_type) or in_type.fibergroup != out_type.fibergroup:
             raise ValueError(
-                f"RelaxedGroupConv1d needs regular fields of a cyclic group, got {in_type}, {out_type}"
+                f"RelaxedGroupConv1d needs regular fields of one finite group, got {in_type}, {out_type}"
             )
         self.in_type, self.out_type = in_type, out_type
         self.order = in_type.fibergroup.order()
@@ -47,12 +51,16 @@ class RelaxedGroupConv1d(nn.Module):
         )
         self.alpha = nn.Parameter(torch.ones(banks, self.order))  # equal over g: exactly equivariant
         self.bias = nn.Parameter(torch.zeros(self.c_out))
-        # shift[g, h] = (h - g) mod N: the kernel index that connects input element h to output element g.
-        g, h = torch.meshgrid(torch.arange(self.order), torch.arange(self.order), indexing="ij")
-        self.register_buffer("shift", (h - g) % self.order)
+        # shift[g, h] = the index of g^-1 h: the kernel element that connects input element h to output
+        # element g (for C_N: (h - g) mod N). Exact when alpha does not depend on g: then out(k g) reads
+        # in(k h) through the same kernel element, which is the regular representation's action.
+        elements = list(in_type.fibergroup.elements)
+        index = {e: i for i, e in enumerate(elements)}
+        shift = [[index[(~g) @ h] for h in elements] for g in elements]
+        self.register_buffer("shift", torch.tensor(shift))
 
     def kernel(self) -> torch.Tensor:
-        """(C_out N, C_in N, k) dense kernel: out element g reads ``sum_l alpha[l, g] bank_l[..., h - g]``."""
+        """(C_out N, C_in N, k) dense kernel: out element g reads ``sum_l alpha[l, g] bank_l[.., g^-1 h]``."""
         per_bank = self.banks[:, :, :, self.shift]  # (L, C_out, C_in, N_g, N_h, k)
         mixed = torch.einsum("lg,loighk->ogihk", self.alpha, per_bank)
         return mixed.reshape(self.out_type.size, self.in_type.size, self.kernel_size)
