@@ -18,9 +18,11 @@ expert's continuous one (demonstrations).
 
 One update (``update``), top to bottom: Q(s, a) of the stored action's index; target r + gamma (1 -
 terminal) max_a' Q_target(s', a'); Huber loss weighted by the batch's importance weights (ones when
-uniform); one Adam step; the target network becomes a copy of the Q-network every ``target_update``
-updates (a hard update, as DQN's; counted by the buffer ``updates``); the |TD errors| are left in
-``new_priorities`` for a prioritised replay buffer.
+uniform); on the batch's demonstrations, plus ``margin_weight`` times the large-margin loss of DQfD
+(Hester et al. 2018), ``max_a' [Q(s, a') + margin [a' != a]] - Q(s, a)``, which makes the expert's action
+the greedy one by at least ``margin`` where it was shown; one Adam step; the target network becomes a
+copy of the Q-network every ``target_update`` updates (a hard update, as DQN's; counted by the buffer
+``updates``); the |TD errors| are left in ``new_priorities`` for a prioritised replay buffer.
 """
 
 from __future__ import annotations
@@ -52,9 +54,17 @@ class QLearningConfig(TopDownConfig):
     """Epsilon after ``eps_steps`` env steps (and from then on)."""
     eps_steps: int = 5000
     """Env steps (all envs together, random warm-up included) over which epsilon decays linearly."""
+    margin_weight: float = 0.0
+    """Weight of the large-margin loss on demonstration transitions (0: plain DQN)."""
+    margin: float = 0.1
+    """By how much the expert's action must beat every other one on a demonstration's state."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.margin_weight < 0 or self.margin < 0:
+            raise ValueError(
+                f"policy: margin_weight and margin must be >= 0, got {self.margin_weight}, {self.margin}"
+            )
         if not (0 < self.gamma <= 1 and 0 <= self.eps_end <= self.eps_start <= 1):
             raise ValueError(
                 f"policy: need 0 < gamma <= 1 and 0 <= eps_end <= eps_start <= 1; got {self.gamma}, "
@@ -162,16 +172,26 @@ class QLearningPolicy(Policy):
 
     def _td_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """Loss, TD errors (B,) (detached) and metrics: Q(s, a) against r + gamma (1 - d) max Q_target(s')."""
+        cfg = self.config
         index = self.discrete(batch["action"].float())
-        q = self.q_map(batch["obs"]).flatten(1).gather(1, index[:, None])[:, 0]
+        q_all = self.q_map(batch["obs"]).flatten(1)
+        q = q_all.gather(1, index[:, None])[:, 0]
         with torch.no_grad():
             next_value = self.q_map(batch["next_obs"], target=True).flatten(1).amax(1)
-            target = batch["reward"] + self.config.gamma * (1 - batch["terminal"]) * next_value
-        loss = (batch["weight"] * F.smooth_l1_loss(q, target, reduction="none")).mean()
+            target = batch["reward"] + cfg.gamma * (1 - batch["terminal"]) * next_value
+        td = (batch["weight"] * F.smooth_l1_loss(q, target, reduction="none")).mean()
+        loss = td
         metrics = {
-            "loss": float(loss.detach()),
+            "td_loss": float(td.detach()),
             "q": float(q.detach().mean()),
             "target": float(target.mean()),
-            "epsilon": self.epsilon(),
         }
+        if cfg.margin_weight > 0:
+            demo = batch["demo"].float()
+            margins = torch.full_like(q_all, cfg.margin).scatter(1, index[:, None], 0.0)
+            violation = (q_all + margins).amax(1) - q
+            margin_loss = (batch["weight"] * demo * violation).sum() / demo.sum().clamp_min(1.0)
+            loss = loss + cfg.margin_weight * margin_loss
+            metrics["margin_loss"] = float(margin_loss.detach())
+        metrics |= {"loss": float(loss.detach()), "epsilon": self.epsilon()}
         return loss, (q - target).detach(), metrics

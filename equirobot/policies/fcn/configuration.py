@@ -32,8 +32,9 @@ class FCNConfig(QLearningConfig):
     form the quotient representation C_N / C_2, which needs N = 2 R.
 
     The defaults are sized for a CPU: the 64 x 64 heightmap seen at 32 x 32 (``input_pool=2``: a Q-map
-    cell is 1.25 cm of the 0.4 m workspace), 20 expert episodes kept in a prioritised buffer, no random
-    warm-up (the demonstrations start the buffer), epsilon from 0.5 to 0.05 over 1000 env steps.
+    cell is 1.25 cm of the 0.4 m workspace), 20 expert episodes kept in a prioritised buffer with the
+    large-margin loss on them (``margin_weight``: the paper's agents learn from demonstrations so), no
+    random warm-up (the demonstrations start the buffer), epsilon from 0.5 to 0.05 over 1000 env steps.
     """
 
     type: str = "fcn"
@@ -52,6 +53,8 @@ class FCNConfig(QLearningConfig):
     demos: int = 20
     prioritized: bool = True
     random_steps: int = 0
+    margin_weight: float = 1.0
+    margin: float = 0.1
 
     def __post_init__(self) -> None:
         super().__post_init__()
