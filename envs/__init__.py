@@ -1,7 +1,8 @@
 """equirobot_envs: MimicGen-benchmark manipulation tasks and closed-loop RL tasks as Gymnasium environments.
 
 Importing the package registers every MimicGen task variant as ``equirobot/<Task>-<Variant>-v0`` and
-every closed-loop task (``equirobot_envs.closed_loop``) as ``equirobot/<Task>-v0``. It imports
+every closed-loop task (``equirobot_envs.closed_loop``) and open-loop task (``equirobot_envs.open_loop``)
+as ``equirobot/<Task>-v0``. It imports
 neither robosuite nor MuJoCo: those load with the first environment (``equirobot_envs.base``), so the
 declarations (``features``, ``geometry``, ``config``) serve a policy on a computer without the simulator.
 """
@@ -23,12 +24,13 @@ from equirobot_envs.registry import (  # noqa: E402
     config_name,
     env_id,
     get_task,
+    open_loop_specs,
     task_specs,
 )
 
 
 def register_tasks() -> None:
-    """Register every task variant of both families with gymnasium (idempotent)."""
+    """Register every task variant of every family with gymnasium (idempotent)."""
     import gymnasium as gym
 
     for family, catalogue in CATALOGUES.items():
@@ -44,4 +46,4 @@ def register_tasks() -> None:
 
 register_tasks()
 
-__all__ = ["TaskSpec", "closed_loop_specs", "get_task", "register_tasks", "task_specs"]
+__all__ = ["TaskSpec", "closed_loop_specs", "get_task", "open_loop_specs", "register_tasks", "task_specs"]

@@ -60,6 +60,10 @@ PALM_HALF = (0.03, 0.1, 0.03)
 TIP_BELOW_SITE = FINGER_HALF[2] - FINGER_CENTRE_Z
 HIDDEN_GROUP = 3
 """Group of the palm (it collides but is not drawn: the heightmap shows the fingers under it) and site."""
+FINGER_GROUP = 2
+"""Group of the fingers: drawn in the gripper heightmap, hidden from the workspace heightmap."""
+WORKSPACE_CAMERA = "workspace_heightmap"
+"""A fixed orthographic camera over the workspace centre, seeing the whole workspace square."""
 ROBOT_MASS = {"x": 0.5, "y": 0.5, "z": 0.5, "palm": 0.5, "finger": 0.05}
 ARM_JOINTS = ("x", "y", "z", "yaw")
 FINGER_JOINTS = ("finger_left", "finger_right")
@@ -109,8 +113,8 @@ def _gripper_xml() -> str:
           <body name="{name}" pos="0 0 {FINGER_CENTRE_Z}" gravcomp="1">
             <joint name="{name}" type="slide" axis="0 1 0" range="{fmt(rng)}" damping="{finger_damping:.6g}"/>
             <geom name="{name}" type="box" pos="0 {sign * fy} 0" size="{fmt(FINGER_HALF)}"
-                  mass="{m["finger"]}" rgba="0.85 0.85 0.85 1" group="1" friction="1.5 0.005 0.0001"
-                  condim="4"/>
+                  mass="{m["finger"]}" rgba="0.85 0.85 0.85 1" group="{FINGER_GROUP}"
+                  friction="1.5 0.005 0.0001" condim="4"/>
           </body>"""
         for name, rng, sign in (
             ("finger_left", (0, FINGER_TRAVEL), 1),
@@ -200,6 +204,8 @@ class Scene:
     <light pos="0 0 1.5" dir="0 0 -1" directional="true"/>
     <geom name="table" type="box" pos="0 0 -0.05" size="0.8 0.8 0.05" material="table" group="1"/>
     <camera name="overview" pos="0.55 -0.55 0.65" xyaxes="0.7071 0.7071 0 -0.4 0.4 0.8246"/>
+    <camera name="{WORKSPACE_CAMERA}" pos="{fmt([*WORKSPACE.center[:2], CAMERA_HEIGHT])}" quat="1 0 0 0"
+            projection="orthographic" fovy="{2 * WORKSPACE.half_size}"/>
     {_gripper_xml()}
     {self.objects_xml()}
   </worldbody>
@@ -334,6 +340,8 @@ class ClosedLoopEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 5}
+    family = "closed_loop"
+    """The task family (``equirobot_envs.features.FAMILIES``) this env runs."""
     expert_speed_scale = 4.0
     """Waypoint speeds (metres per step at 20 Hz) times this: a step here is 0.2 s and moves up to 5 cm."""
     expert_max_turn = 0.95 * YAW_SCALE
@@ -351,8 +359,10 @@ class ClosedLoopEnv(gym.Env):
     ):
         self.config = EnvConfig.from_kwargs(task, settings)
         self.task: TaskSpec = get_task(task)
-        if self.task.family != "closed_loop":
-            raise ValueError(f"{task} is not a closed-loop task; make it with equirobot_envs.base.TaskEnv")
+        if self.task.family != self.family:
+            raise ValueError(
+                f"{task} is a {self.task.family} task, not a {self.family} one; make it with gymnasium.make"
+            )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; valid: {self.metadata['render_modes']}")
         if self.config.heightmap_size % 2:
@@ -378,6 +388,7 @@ class ClosedLoopEnv(gym.Env):
         bounds = {
             "robot0_eef_pos": (-20.0, 20.0),
             "gripper_heightmap": (0.0, CAMERA_HEIGHT),
+            "workspace_heightmap": (0.0, CAMERA_HEIGHT),
             "holding": (0.0, 1.0),
         }
         obs: dict[str, spaces.Space] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from equirobot_envs.features import CONTROL_MODES, OBS_MODES, family_modes
+from equirobot_envs.features import CONTROL_MODES, FIXED_MODE_FAMILIES, OBS_MODES, family_modes
 from equirobot_envs.registry import resolve_task, task_family
 
 NONFINITE_ACTIONS = ("raise", "hold")
@@ -26,11 +26,12 @@ class EnvConfig:
     """Task config name (``equirobot tasks`` lists them) or gymnasium id."""
     obs: list[str] = field(default_factory=lambda: ["state"])
     """Observation modes (``equirobot_envs.features.OBS_MODES``): state, rgb, depth, point_cloud, voxels,
-    heightmap; a closed-loop task (``block_picking``, ...) takes gripper_heightmap only, and gets it when
-    this is left at its default."""
+    heightmap; a closed-loop task (``block_picking``, ...) takes gripper_heightmap only, an open-loop one
+    (``block_stacking_pick_place``) workspace_heightmap only, and gets it when this is left at its default."""
     control: str = "abs"
     """abs (10-D world-frame target pose, rot6d) or delta (7-D OSC delta); a closed-loop task takes
-    closed_loop (5-D gantry step) only, and gets it when this is left at its default."""
+    closed_loop (5-D gantry step) only, an open-loop task pick_place (3-D primitive) only, and gets it when
+    this is left at its default."""
     image_size: int = 84
     """Side of the rgb and depth images, pixels."""
     n_points: int = 1024
@@ -69,7 +70,7 @@ class EnvConfig:
             raise ValueError("point_cloud_cameras is empty but point clouds or voxels are requested")
 
     def _fit_family(self) -> None:
-        """Give a closed-loop task its modes where the defaults were left; refuse another family's.
+        """Give a closed- or open-loop task its modes where the defaults were left; refuse another family's.
 
         Unknown modes are refused with the list of the task family's valid ones.
         """
@@ -80,13 +81,14 @@ class EnvConfig:
             raise ValueError(f"unknown observation mode(s) {unknown}; valid modes: {obs_modes}")
         if self.control not in CONTROL_MODES:
             raise ValueError(f"unknown control mode {self.control!r}; valid modes: {controls}")
-        if family == "closed_loop":
+        fixed = family in FIXED_MODE_FAMILIES
+        if fixed:
             if list(self.obs) == ["state"]:
                 self.obs = list(obs_modes)
             if self.control == "abs":
                 self.control = controls[0]
         foreign = [m for m in self.obs if m not in obs_modes]
-        if family == "closed_loop" and list(self.obs) != obs_modes:
+        if fixed and list(self.obs) != obs_modes:
             raise ValueError(f"task {self.task} ({family}) observes obs={obs_modes} only, got {self.obs}")
         if foreign:
             raise ValueError(

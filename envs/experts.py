@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
+from equirobot_envs.features import control_mode
 from equirobot_envs.geometry import rot_z, wrap_angle, yaw_of
 
 OPEN, CLOSED = -1.0, 1.0
@@ -56,7 +57,10 @@ def grasp_yaw(object_rot: np.ndarray, symmetry: int, offset: float = 0.0) -> flo
 class ScriptedExpert:
     """Follows a task's waypoints; ``act`` returns an action in the env's control mode.
 
-    ``act`` reads privileged state from the env (``env.unwrapped``), not the observation argument.
+    ``act`` reads privileged state from the env (``env.unwrapped``), not the observation argument. In a
+    control mode of whole motions (``ControlMode.primitive``: pick_place) each waypoint is one action
+    (``env.pose_to_action`` of it), and the plan advances by one waypoint per step; the env's own
+    primitive does the moving.
     """
 
     def __init__(self, env, max_turn: float | None = None):
@@ -64,6 +68,7 @@ class ScriptedExpert:
         # Radians per step and the factor on waypoint speeds, as the env's control rate wants them.
         self.max_turn = self.env.expert_max_turn if max_turn is None else max_turn
         self.speed_scale = self.env.expert_speed_scale
+        self.primitive = control_mode(self.env.control).primitive
         self.done = False
 
     def reset(self) -> None:
@@ -72,9 +77,12 @@ class ScriptedExpert:
         self._gripper = OPEN
         self._waypoint: Waypoint | None = next(self._plan)
         self._held = 0
+        self._acted = False
         self.done = False
 
     def act(self, obs=None) -> np.ndarray:
+        if self.primitive:
+            return self._act_primitive()
         wp = self._waypoint
         if wp is not None and self._reached(wp):
             self._held += 1
@@ -86,6 +94,22 @@ class ScriptedExpert:
         else:
             self._advance(wp)
         return self.env.pose_to_action(self._cmd_pos, self._cmd_rot, self._gripper)
+
+    def _act_primitive(self) -> np.ndarray:
+        """The next waypoint as one action (the previous one was executed by the last step).
+
+        Once the plan has ended, its last waypoint again.
+        """
+        if self._acted:
+            following = next(self._plan, None)
+            if following is None:
+                self.done = True
+            else:
+                self._waypoint = following
+        self._acted = True
+        wp = self._waypoint
+        assert wp is not None  # a plan yields at least one waypoint
+        return self.env.pose_to_action(wp.pos, wp.rot, wp.gripper)
 
     def _reached(self, wp: Waypoint) -> bool:
         at_cmd = np.allclose(self._cmd_pos, wp.pos) and np.allclose(self._cmd_rot, wp.rot, atol=1e-6)

@@ -20,7 +20,14 @@ quantity        channels  under a rotation g about the vertical axis       norma
 ``rot6d``       6         three rho1 pairs (columns of the top two rows)     ``rotation``
 ``quaternion``  4         xyzw; policies read it as a ``rot6d``              ``rotation``
 ``scalar``      1         unchanged (gripper, heights of nothing)            ``scalar``
+``planar``      2         a horizontal vector by rho1 (no offset)            ``identity``
+``half_turn``   1         an angle in [0, pi) as -1 .. 1: shifted by the     ``identity``
+                          turn, mod pi (a parallel-jaw grasp's yaw)
 ==============  ========  ==============================================  ==================
+
+``half_turn`` is not a linear representation (it shifts an angle, modulo a half turn), so it has no
+escnn field type: networks produce it as a choice among discrete rotations (``fcn``'s rotation
+channels), never as a value.
 
 This module imports numpy only: a policy on a robot's computer reads the declarations without the
 simulator.
@@ -32,7 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-QUANTITY_CHANNELS = {"position": 3, "vector": 3, "axis_angle": 3, "rot6d": 6, "quaternion": 4, "scalar": 1}
+QUANTITY_CHANNELS = {
+    "position": 3, "vector": 3, "axis_angle": 3, "rot6d": 6, "quaternion": 4, "scalar": 1, "planar": 2,
+    "half_turn": 1,
+}  # fmt: skip
 GROUP_ACTIONS = ("lowdim", "point_cloud", "voxels", "top_down", "with_gripper", "none")
 """How the scene group acts on a feature: ``lowdim`` by its quantities; ``point_cloud``: xyz about the
 axis, the other channels unchanged; ``voxels``: the (C, X, Y, Z) grid turns about its z axis;
@@ -41,9 +51,14 @@ with the gripper, so the scene group leaves it unchanged (wrist camera); ``none`
 POSE_CHANNELS = 7
 """One object pose in the ``object`` feature: position (3) + xyzw quaternion (4)."""
 IMAGE_CAMERAS = ("agentview", "robot0_eye_in_hand")
-FAMILIES = ("mimicgen", "closed_loop")
-"""Task families (``equirobot_envs.registry``): the robosuite MimicGen tasks, and the closed-loop RL tasks
-of SO(2)-equivariant RL on a gantry gripper. Each observation and control mode belongs to one family."""
+FAMILIES = ("mimicgen", "closed_loop", "open_loop")
+"""Task families (``equirobot_envs.registry``): the robosuite MimicGen tasks, the closed-loop RL tasks of
+SO(2)-equivariant RL on a gantry gripper, and the open-loop pick-and-place tasks of Equivariant Q
+Learning in Spatial Action Spaces on the same gripper. Each observation and control mode belongs to one
+family."""
+FIXED_MODE_FAMILIES = ("closed_loop", "open_loop")
+"""Families whose tasks observe all of the family's observation modes and take its one control mode
+(given by default: ``EnvConfig`` fills them in)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,15 @@ PROPRIO = (
     Feature("robot0_gripper_qpos", "float32", _const(2), "lowdim", ("scalar", "scalar"), doc="finger joints"),
 )
 """Features every observation has, whatever the modes."""
+HOLDING = Feature(
+    "holding",
+    "float32",
+    _const(1),
+    "lowdim",
+    ("scalar",),
+    doc="1.0 while the closed fingers are blocked by an object, else 0.0",
+)
+"""Whether the gantry gripper holds something (the closed-loop and open-loop tasks)."""
 
 
 @dataclass(frozen=True)
@@ -197,17 +221,27 @@ OBS_MODES: dict[str, ObsMode] = {
                     scale=10.0,
                     doc="metres above the table, 0.6 m square centred on the gripper, right = +x, up = +y",
                 ),
-                Feature(
-                    "holding",
-                    "float32",
-                    _const(1),
-                    "lowdim",
-                    ("scalar",),
-                    doc="1.0 while the closed fingers are blocked by an object, else 0.0",
-                ),
+                HOLDING,
             ),
             "(H, H) top-down heightmap that follows the gripper, and whether it holds something",
             family="closed_loop",
+        ),
+        ObsMode(
+            "workspace_heightmap",
+            (
+                Feature(
+                    "workspace_heightmap",
+                    "float32",
+                    lambda settings, n: (settings.heightmap_size, settings.heightmap_size),
+                    "top_down",
+                    scale=10.0,
+                    doc="metres above the table, the 0.4 m workspace from a fixed camera over its centre, "
+                    "right = +x, up = +y, the gripper not drawn",
+                ),
+                HOLDING,
+            ),
+            "(H, H) top-down heightmap of the whole workspace, and whether the gripper holds something",
+            family="open_loop",
         ),
     )
 }
@@ -225,6 +259,9 @@ class ControlMode:
     """robosuite's OSC ``input_type`` that executes it (``"none"``: not a robosuite mode)."""
     family: str = "mimicgen"
     """The task family (:data:`FAMILIES`) whose environments take it."""
+    primitive: bool = False
+    """Each action is a whole motion (a pick or a place), not a step: a scripted expert's waypoint is one
+    action (``equirobot_envs.experts.ScriptedExpert``)."""
 
     @property
     def dim(self) -> int:
@@ -253,6 +290,16 @@ CONTROL_MODES: dict[str, ControlMode] = {
         "5-D gantry step [gripper, dx, dy, dz, dtheta] in [-1, 1], 1 = 5 cm / pi/8 rad, world frame",
         "none",
         family="closed_loop",
+    ),
+    "pick_place": ControlMode(
+        "pick_place",
+        ("planar", "half_turn"),
+        "actions",
+        "3-D pick or place primitive [x, y, theta] in [-1, 1]: x, y over the workspace, theta over the "
+        "gripper's half turn [0, pi)",
+        "none",
+        family="open_loop",
+        primitive=True,
     ),
 }
 

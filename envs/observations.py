@@ -215,12 +215,14 @@ class SceneObserver:
         r.update_scene(self.data, camera=camera, scene_option=self._scene_option)
         return r.render().copy()
 
-    def render_depth(self, camera: str, size: int) -> np.ndarray:
-        """(size, size) float32 distance along the optical axis, metres."""
+    def render_depth(
+        self, camera: str, size: int, scene_option: mujoco.MjvOption | None = None
+    ) -> np.ndarray:
+        """(size, size) float32 distance along the optical axis, metres (``scene_option``: geom groups)."""
         r = self._renderer(size)
         r.enable_depth_rendering()
         try:
-            r.update_scene(self.data, camera=camera, scene_option=self._scene_option)
+            r.update_scene(self.data, camera=camera, scene_option=scene_option or self._scene_option)
             depth = r.render().copy()
         finally:
             r.disable_depth_rendering()

@@ -55,11 +55,15 @@ CLOSED_LOOP = (
     ("drawer_opening", "DrawerOpening", "", 100),
     ("block_stacking", "BlockStacking", "", 100),
 )
-CATALOGUES = {"mimicgen": CATALOGUE, "closed_loop": CLOSED_LOOP}
+# The open-loop pick-and-place tasks of Equivariant Q Learning in Spatial Action Spaces (Wang, Walters,
+# Platt, CoRL 2021) on the same gantry gripper (``equirobot_envs.open_loop``): one action per primitive.
+OPEN_LOOP = (("block_stacking_pick_place", "BlockStackingPickPlace", "", 10),)
+CATALOGUES = {"mimicgen": CATALOGUE, "closed_loop": CLOSED_LOOP, "open_loop": OPEN_LOOP}
 """Task family (``equirobot_envs.features.FAMILIES``) -> its catalogue."""
 ENTRY_POINTS = {
     "mimicgen": "equirobot_envs.base:TaskEnv",
     "closed_loop": "equirobot_envs.closed_loop:ClosedLoopEnv",
+    "open_loop": "equirobot_envs.open_loop:OpenLoopEnv",
 }
 
 # The twelve tasks of the MimicGen benchmark (Equivariant Diffusion Policy's evaluation suite).
@@ -206,7 +210,7 @@ def _find(name: str) -> tuple[str, tuple[str, str, str, int]] | None:
 def resolve_task(name: str) -> tuple[str, str, str, int]:
     """The catalogue entry of a config name or gymnasium id, without importing any task module.
 
-    Both catalogues are searched: :data:`CATALOGUE` (MimicGen) and :data:`CLOSED_LOOP`.
+    Every catalogue is searched: :data:`CATALOGUE` (MimicGen), :data:`CLOSED_LOOP`, :data:`OPEN_LOOP`.
     """
     found = _find(name)
     if found is not None:
@@ -218,7 +222,7 @@ def resolve_task(name: str) -> tuple[str, str, str, int]:
 
 
 def task_family(name: str) -> str:
-    """The family (``"mimicgen"`` or ``"closed_loop"``) of a task config name or gymnasium id."""
+    """The family (``"mimicgen"``, ``"closed_loop"`` or ``"open_loop"``) of a task config name or id."""
     resolve_task(name)  # raises with the list of valid tasks
     found = _find(name)
     assert found is not None
@@ -249,12 +253,24 @@ def closed_loop_specs() -> dict[str, TaskSpec]:
     return _specs(CLOSED_LOOP, "CLOSED_LOOP")
 
 
-def get_task(name: str) -> TaskSpec:
-    """Look a task of either catalogue up by config name (``stack_d1``) or gymnasium id.
+def open_loop_specs() -> dict[str, TaskSpec]:
+    """The open-loop pick-and-place tasks (:data:`OPEN_LOOP`) keyed by config name."""
+    return _specs(OPEN_LOOP, "OPEN_LOOP")
 
-    Ids: ``equirobot/Stack-D1-v0``; closed-loop tasks have no variant: ``block_picking``,
-    ``equirobot/BlockPicking-v0``.
+
+FAMILY_SPECS: dict[str, Callable[[], dict[str, TaskSpec]]] = {
+    "mimicgen": task_specs,
+    "closed_loop": closed_loop_specs,
+    "open_loop": open_loop_specs,
+}
+"""Task family -> the function that builds its registry."""
+
+
+def get_task(name: str) -> TaskSpec:
+    """Look a task of any catalogue up by config name (``stack_d1``) or gymnasium id.
+
+    Ids: ``equirobot/Stack-D1-v0``; closed- and open-loop tasks have no variant: ``block_picking``,
+    ``equirobot/BlockPicking-v0``, ``equirobot/BlockStackingPickPlace-v0``.
     """
     _, task, variant, _ = resolve_task(name)
-    specs = closed_loop_specs() if task_family(name) == "closed_loop" else task_specs()
-    return specs[config_name(task, variant)]
+    return FAMILY_SPECS[task_family(name)]()[config_name(task, variant)]

@@ -4,8 +4,10 @@ Modules: every entry of ``equirobot.nn.catalog``, in train and eval mode. Polici
 policy per observation mode, fitted on synthetic data about an off-origin symmetry axis; for each part
 (normaliser, observation encoder, the whole sampler with its initial noise turned too) the largest
 error over the group, and the subgroup it is exact on (grid inputs: the elements mapping the grid to
-itself); and small RL agents on the closed-loop heightmap: SAC's executed action and both critics,
-DQN's Q-map (the turned scene's map is the turned map) and its greedy action.
+itself); small RL agents on the closed-loop heightmap: SAC's executed action and both critics, DQN's
+Q-map (the turned scene's map is the turned map) and its greedy action; and FCN on the open-loop
+workspace heightmap: its Q-map over pixels x yaws (turned, the yaw channels shifted) and its greedy
+pick.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from equirobot.nn.catalog import catalog
 from equirobot.policies.checks import actor_critic_errors, exact_subgroup, part_errors, q_map_errors
 from equirobot.policies.diffusion.modeling import DiffusionPolicy
 from equirobot.policies.dqn.modeling import DQNPolicy
+from equirobot.policies.fcn.modeling import FCNPolicy
 from equirobot.policies.registry import make_policy
 from equirobot.policies.sac.modeling import SACPolicy
 from equirobot.symmetry.checks import equivariance_error
@@ -127,6 +130,36 @@ def actor_critic_rows(sym: SceneSymmetry, tolerance: float) -> list[list[str]]:
     return rows
 
 
+FCN_TINY = {"type": "fcn", "encoder_channels": [16, 32], "features": 16, "hidden": 16}
+
+
+def spatial_action_rows(sym: SceneSymmetry, tolerance: float) -> list[list[str]]:
+    """The rows of a small FCN (pixels x yaws) on the open-loop workspace heightmap.
+
+    Rotation groups of even order only: the yaws over [0, pi) are the quotient C_N / C_2.
+    """
+    if sym.flips or sym.order % 2:
+        return [[sym.name, "fcn", "-", "-", "not defined: yaws over [0, pi) need C_N, N even"]]
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    spec = DataSpec.from_features(["workspace_heightmap"], "pick_place", SMALL, 0, list(CENTER))
+    fcn = make_policy({**FCN_TINY, "group": sym.name, "rotations": sym.order // 2}, spec)
+    assert isinstance(fcn, FCNPolicy)
+    frames = synthetic_inputs(spec, 2, rng)
+    frames["lowdim"] = torch.rand(2, spec.shapes["lowdim"][0])
+    inputs = {k: v[:, None] for k, v in frames.items()}
+    return [
+        [
+            sym.name,
+            "fcn (workspace_heightmap)",
+            part,
+            f"{max(values):.1e}",
+            exact_subgroup(sym, values, tolerance),
+        ]
+        for part, values in q_map_errors(fcn, inputs).items()
+    ]
+
+
 def run(cfg: CheckEquivarianceConfig) -> bool:
     """Print the module table and the policy table; returns whether every module passed."""
     torch.set_num_threads(cfg.threads)
@@ -165,6 +198,8 @@ def run(cfg: CheckEquivarianceConfig) -> bool:
             for row in policy_rows(SceneSymmetry.from_name(name), cfg.tolerance):
                 policies.add_row(*row)
             for row in actor_critic_rows(SceneSymmetry.from_name(name), cfg.tolerance):
+                policies.add_row(*row)
+            for row in spatial_action_rows(SceneSymmetry.from_name(name), cfg.tolerance):
                 policies.add_row(*row)
         console.print(policies)
     return all_ok

@@ -1,4 +1,4 @@
-"""``equirobot tasks``: both task registries as tables, with the MimicGen benchmark tasks not built yet."""
+"""``equirobot tasks``: every task registry as a table, with the MimicGen benchmark tasks not built yet."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from rich.console import Console
 from rich.table import Table
 
 from equirobot.config import TasksConfig
-from equirobot_envs.registry import BENCHMARK, closed_loop_specs, task_specs
+from equirobot_envs.registry import BENCHMARK, closed_loop_specs, open_loop_specs, task_specs
 
 
 def run(cfg: TasksConfig) -> None:
-    """Print both registries and the benchmark tasks still missing."""
+    """Print the registries and the benchmark tasks still missing."""
     specs = task_specs()
     table = Table(title="equirobot tasks")
     for column in ("config", "gymnasium id", "horizon", "objects", "variants", "MimicGen-12"):
@@ -38,13 +38,22 @@ def run(cfg: TasksConfig) -> None:
     console.print(
         f"MimicGen benchmark: {built}/{len(BENCHMARK)} tasks built; not built yet: {', '.join(missing)}"
     )
-    closed = Table(
-        title="closed-loop RL tasks (SO(2)-equivariant RL): obs gripper_heightmap, control closed_loop"
-    )
-    for column in ("config", "gymnasium id", "horizon", "objects", "description"):
-        closed.add_column(column)
-    for spec in closed_loop_specs().values():
-        closed.add_row(
-            spec.config_name, spec.env_id, str(spec.horizon), ", ".join(spec.objects), spec.description
-        )
-    console.print(closed)
+    for title, specs_of in (
+        (
+            "closed-loop RL tasks (SO(2)-equivariant RL): obs gripper_heightmap, control closed_loop",
+            closed_loop_specs,
+        ),
+        (
+            "open-loop RL tasks (Equivariant Q Learning in Spatial Action Spaces): obs workspace_heightmap, "
+            "control pick_place (horizon: primitives)",
+            open_loop_specs,
+        ),
+    ):
+        family = Table(title=title)
+        for column in ("config", "gymnasium id", "horizon", "objects", "description"):
+            family.add_column(column)
+        for spec in specs_of().values():
+            family.add_row(
+                spec.config_name, spec.env_id, str(spec.horizon), ", ".join(spec.objects), spec.description
+            )
+        console.print(family)

@@ -36,6 +36,7 @@ ACTION = "action"
 # How each quantity is normalised (equirobot.data.normalizer kinds); quaternions enter as rot6d.
 NORM_KIND = {"position": "position", "vector": "vector", "axis_angle": "vector", "rot6d": "rotation"}
 NORM_KIND |= {"quaternion": "rotation", "scalar": "scalar"}
+NORM_KIND |= {"planar": "identity", "half_turn": "identity"}  # already in [-1, 1] (pick_place actions)
 POLICY_QUANTITY = {"quaternion": "rot6d"}
 
 

@@ -24,6 +24,7 @@ from equirobot.nn.heads import (
     EquivariantMoveQ,
     EquivariantQMap,
     InvariantCritic,
+    SpatialQMap,
 )
 from equirobot.nn.mlp import EquivariantLinear, LayoutEncoder
 from equirobot.nn.point_encoder import EquivariantPointEncoder
@@ -301,4 +302,16 @@ def catalog(sym: SceneSymmetry, seed: int = 0) -> list[Case]:
             on_grid,
         )
     )
+    if not sym.flips and sym.order % 2 == 0:  # yaws over [0, pi): the quotient C_N / C_2
+        spatial = SpatialQMap(sym, 2, fields=(2, 4), features=4, hidden=2, rotations=sym.order // 2)
+        cases.append(
+            Case(
+                "SpatialQMap (heightmap -> pixels x yaws)",
+                spatial,
+                smooth_grid(2, 2, 16, 16),
+                lambda g, x: T.act_on_top_down(sym, g, x),
+                top_down_field_action(sym, spatial.out_type),
+                on_grid,
+            )
+        )
     return cases

@@ -196,3 +196,109 @@ class _PlainMoveQ(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(to_escnn_grid(x, 2).contiguous()).transpose(-1, -2).flip(-2)
+
+
+def yaw_type(sym: SceneSymmetry, gspace, rotations: int) -> enn.FieldType:
+    """The field of R gripper yaws r pi / R, r = 0 .. R - 1, of a half-turn-symmetric gripper.
+
+    For C_N (N even) the quotient representation C_N / C_2 (R = N / 2 channels): the element turning by
+    2 pi m / N moves channel r to r + m mod R, since yaws theta and theta + pi are one grasp. For C1,
+    R trivial channels (no constraint).
+    """
+    if sym.flips:
+        raise ValueError(f"gripper yaws over [0, pi) are a field of a rotation group C_N, not of {sym.name}")
+    if sym.order == 1:
+        return trivial(gspace, rotations)
+    if sym.order % 2 or rotations != sym.order // 2:
+        raise ValueError(
+            f"group {sym.name} acts on N / 2 = {sym.order / 2:g} gripper yaws over [0, pi) (the quotient "
+            f"C{sym.order} / C2), not on {rotations}: use an even N = 2 x {rotations} (C{2 * rotations}), "
+            "or C1"
+        )
+    return enn.FieldType(gspace, [gspace.quotient_repr(2)])
+
+
+class SpatialQMap(nn.Module):
+    """Top-down image (B, C, H, W) -> Q-values (B, R, H, W): a pick or place at every pixel and R yaws.
+
+    The fully convolutional Q-network of Equivariant Q Learning in Spatial Action Spaces (Wang, Walters,
+    Platt, CoRL 2021): a U-Net of steerable convolutions. Encoder level i: (a 2x2 max pool for i > 0,)
+    a 3x3 conv to ``fields[i]`` regular fields, ReLU; a 3x3 conv to ``features`` regular fields at the
+    lowest resolution; decoder level i (from the bottom): nearest 2x upsampling, concatenation with the
+    encoder's level-i output (skip), 3x3 conv to ``fields[i]`` regular fields, ReLU; then a 1x1 conv to
+    ``hidden`` regular fields, ReLU, and a 1x1 conv to the yaw field (:func:`yaw_type`): channel r at
+    pixel (i, j) is the value of the primitive there with the gripper at yaw r pi / R. Rows run from +y
+    to -y, as in the input image.
+
+    Constraint: Q(g . x) = g . Q(x), g turning the map as a top-down image (``act_on_top_down``) and
+    shifting the R channels by the quotient representation. Exact for multiples of 90 degrees when H and
+    W are divisible by 2^(levels - 1) (the pooling windows tile the grid symmetrically, nearest 2x
+    upsampling and zero padding commute with quarter turns); with G = C1 an ordinary U-Net of the same
+    channel counts.
+
+    Args:
+        sym: the group (C_N with N even, or C1).
+        in_channels: invariant input channels (the map and tiled scalars): ``in_type`` is trivial fields.
+        fields: regular fields of each level, top (full resolution) first.
+        features: regular fields of the bottleneck conv.
+        hidden: regular fields of the 1x1 conv before the output.
+        rotations: R, the yaws over [0, pi) (N / 2 for C_N).
+    """
+
+    def __init__(
+        self,
+        sym: SceneSymmetry,
+        in_channels: int,
+        fields: tuple[int, ...] = (4, 8),
+        features: int = 8,
+        hidden: int = 4,
+        rotations: int = 4,
+    ):
+        super().__init__()
+        gspace = sym.gspace2d
+        self.in_type = trivial(gspace, in_channels)
+        self.out_type = yaw_type(sym, gspace, rotations)
+        self.levels = len(fields)
+        types = [regular(gspace, n) for n in fields]
+        self.down = nn.ModuleList()
+        t = self.in_type
+        for i, nxt in enumerate(types):
+            pool = [enn.PointwiseMaxPool2D(t, 2)] if i else []
+            self.down.append(enn.SequentialModule(*pool, enn.R2Conv(t, nxt, 3, padding=1), enn.ReLU(nxt)))
+            t = nxt
+        bottleneck = regular(gspace, features)
+        self.bottleneck = enn.SequentialModule(enn.R2Conv(t, bottleneck, 3, padding=1), enn.ReLU(bottleneck))
+        t = bottleneck
+        self.upsample = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for i in reversed(range(self.levels)):
+            bottom = i == self.levels - 1
+            self.upsample.append(enn.IdentityModule(t) if bottom else enn.R2Upsampling(t, 2, mode="nearest"))
+            joined = t + types[i]
+            self.up.append(
+                enn.SequentialModule(enn.R2Conv(joined, types[i], 3, padding=1), enn.ReLU(types[i]))
+            )
+            t = types[i]
+        hidden_type = regular(gspace, hidden)
+        self.head = enn.SequentialModule(
+            enn.R2Conv(t, hidden_type, 1), enn.ReLU(hidden_type), enn.R2Conv(hidden_type, self.out_type, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_type.size:
+            raise ValueError(f"expected (B, {self.in_type.size}, H, W), got {tuple(x.shape)}")
+        multiple = 2 ** (self.levels - 1)
+        if x.shape[-1] % multiple or x.shape[-2] % multiple:
+            raise ValueError(
+                f"SpatialQMap with {self.levels} levels needs H and W divisible by {multiple}, got "
+                f"{tuple(x.shape[-2:])}"
+            )
+        h = enn.GeometricTensor(to_escnn_grid(x, 2).contiguous(), self.in_type)
+        skips = []
+        for block in self.down:
+            h = block(h)
+            skips.append(h)
+        h = self.bottleneck(h)
+        for upsample, block in zip(self.upsample, self.up, strict=True):
+            h = block(enn.tensor_directsum([upsample(h), skips.pop()]))
+        return self.head(h).tensor.transpose(-1, -2).flip(-2)  # escnn's [x, y] back to [rows = -y, cols = x]

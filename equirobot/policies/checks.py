@@ -1,7 +1,7 @@
 """Equivariance of a whole policy, part by part.
 
 Diffusion: normaliser, observation encoder, sampler; reinforcement learning: actor and critics (SAC),
-the Q-map and its greedy action (DQN).
+the Q-map and its greedy action (DQN, FCN).
 
 Every scene input is turned by each group element the way its feature declares (``group_action``):
 ``lowdim`` by its quantities (positions about the symmetry axis), point clouds about the axis, voxel
@@ -16,7 +16,7 @@ import torch
 
 from equirobot.data.inputs import LOWDIM, lowdim_quantities
 from equirobot.policies.diffusion.modeling import DiffusionPolicy
-from equirobot.policies.dqn.modeling import DQNPolicy
+from equirobot.policies.q_learning import QLearningPolicy
 from equirobot.policies.sac.modeling import SACPolicy
 from equirobot.symmetry import transforms as T
 from equirobot.symmetry.checks import field_action
@@ -31,7 +31,7 @@ SCENE_ACTIONS = {
 
 
 def act_on_inputs(
-    policy: DiffusionPolicy | SACPolicy | DQNPolicy, g, inputs: dict[str, torch.Tensor]
+    policy: DiffusionPolicy | SACPolicy | QLearningPolicy, g, inputs: dict[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
     """Policy inputs ``{key: (B, n_obs, ...)}`` (raw units) of a scene turned by ``g``."""
     spec, sym = policy.spec, policy.sym
@@ -93,11 +93,12 @@ def actor_critic_errors(policy: SACPolicy, inputs: dict[str, torch.Tensor]) -> d
 
 
 @torch.no_grad()
-def q_map_errors(policy: DQNPolicy, inputs: dict[str, torch.Tensor]) -> dict:
-    """{part: [relative error per group element]} of a DQN.
+def q_map_errors(policy: QLearningPolicy, inputs: dict[str, torch.Tensor]) -> dict:
+    """{part: [relative error per group element]} of a Q-map method (dqn, fcn).
 
-    ``q-map``: the (B, 18, 3, 3) Q-map of the turned scene against the map turned as a top-down image
-    (the 18 channels unchanged); ``greedy action``: the executed action (eval mode) against the turned one.
+    ``q-map``: the Q-map of the turned scene against the turned map (``policy.act_on_q_map``: dqn's
+    (B, 18, 3, 3) turns as a top-down image; fcn's (B, R, S, S) too, its yaw channels shifted);
+    ``greedy action``: the executed action (eval mode) against the turned one.
     """
     policy.eval()
     sym, quantities = policy.sym, CONTROL_MODES[policy.spec.control].quantities
@@ -108,8 +109,8 @@ def q_map_errors(policy: DQNPolicy, inputs: dict[str, torch.Tensor]) -> dict:
     for g in sym.elements:
         turned = act_on_inputs(policy, g, inputs)
         q_turned = policy.q_map({k: v[:, -1] for k, v in turned.items()})
-        errors["q-map"].append(_relative(q_turned, T.act_on_top_down(sym, g, q)))
-        expected = T.act_on_quantities(sym, g, action, quantities, (0.0, 0.0, 0.0))  # displacements
+        errors["q-map"].append(_relative(q_turned, policy.act_on_q_map(g, q)))
+        expected = T.act_on_quantities(sym, g, action, quantities, (0.0, 0.0, 0.0))  # about the centre
         errors["greedy action"].append(_relative(policy.predict_chunk(turned, generators)[:, 0], expected))
     return errors
 

@@ -23,6 +23,7 @@ POLICIES: dict[str, tuple[str, str]] = {
     "bc": ("equirobot.policies.bc.configuration:BCConfig", "equirobot.policies.bc.modeling:BCPolicy"),
     "sac": ("equirobot.policies.sac.configuration:SACConfig", "equirobot.policies.sac.modeling:SACPolicy"),
     "dqn": ("equirobot.policies.dqn.configuration:DQNConfig", "equirobot.policies.dqn.modeling:DQNPolicy"),
+    "fcn": ("equirobot.policies.fcn.configuration:FCNConfig", "equirobot.policies.fcn.modeling:FCNPolicy"),
 }
 
 

@@ -1,10 +1,11 @@
-"""The input of the closed-loop reinforcement-learning methods: one top-down map and invariant scalars.
+"""The input of the reinforcement-learning methods on heightmaps: one top-down map and invariant scalars.
 
-SAC and DQN read the same thing (the SO(2)-equivariant RL paper feeds both this way): the policy's one
-top-down map (``gripper_heightmap`` of the closed-loop tasks) as channel 0, and every invariant
-``lowdim`` scalar (the holding flag, the finger joints) tiled over the image as one more channel each.
-Both act in the closed-loop action ``[gripper, dx, dy, dz, dtheta]`` and take rotation groups only
-(dtheta flips sign under a mirror, and the networks keep it invariant).
+SAC, DQN and FCN read the same thing (the SO(2)-equivariant RL paper feeds SAC and DQN this way): the
+policy's one top-down map (``gripper_heightmap`` of the closed-loop tasks, ``workspace_heightmap`` of the
+open-loop ones) as channel 0, and every invariant ``lowdim`` scalar (the holding flag, the finger
+joints) tiled over the image as one more channel each. SAC and DQN act in the closed-loop action
+``[gripper, dx, dy, dz, dtheta]``, FCN in the pick_place primitive ``[x, y, theta]``; all take rotation
+groups only (a mirror flips dtheta, and turns a yaw the other way).
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ import torch
 import torch.nn.functional as F
 
 from equirobot.data.inputs import LOWDIM, DataSpec, lowdim_quantities
-from equirobot.nn.heads import SAC_ACTION
 from equirobot.policies.base import PolicyConfig
 from equirobot.symmetry.group import SceneSymmetry
-from equirobot_envs.features import QUANTITY_CHANNELS
+from equirobot_envs.features import CONTROL_MODES, QUANTITY_CHANNELS
 
 
 @dataclass
 class TopDownConfig(PolicyConfig):
-    """Settings every closed-loop RL method (sac, dqn) has.
+    """Settings every RL method on heightmaps (sac, dqn, fcn) has.
 
     One action per step from the current observation, convolution stages on the pooled map, and how
     the online source fills the buffer.
@@ -78,22 +78,28 @@ class TopDownInput:
     """The map is average-pooled by this first (equivariant: the windows tile the map symmetrically)."""
 
     @classmethod
-    def from_spec(cls, spec: DataSpec, sym: SceneSymmetry, method: str, input_pool: int) -> TopDownInput:
-        """The input of ``spec``; a ValueError naming ``method`` if it cannot act on this data."""
+    def from_spec(
+        cls, spec: DataSpec, sym: SceneSymmetry, method: str, input_pool: int, control: str = "closed_loop"
+    ) -> TopDownInput:
+        """The input of ``spec``; a ValueError naming ``method`` if it cannot act on this data.
+
+        ``control`` is the control mode the method acts in.
+        """
         grids = [f for f in spec.scene_features() if f.group_action == "top_down"]
         if len(grids) != 1 or len(spec.scene_features()) != 1:
             raise ValueError(
-                f"policy {method} reads one top-down map (obs=[gripper_heightmap] of the closed-loop tasks); "
-                f"this data has {[f.key for f in spec.scene_features()]}"
+                f"policy {method} reads one top-down map (obs=[gripper_heightmap] of the closed-loop tasks, "
+                f"obs=[workspace_heightmap] of the open-loop ones); this data has "
+                f"{[f.key for f in spec.scene_features()]}"
             )
-        if spec.action_dim != SAC_ACTION.size:
+        if spec.control != control:
             raise ValueError(
-                f"policy {method} acts in the closed-loop action [gripper, dx, dy, dz, dtheta] (control="
-                f"closed_loop); this data's control {spec.control!r} has {spec.action_dim} channels"
+                f"policy {method} acts in control={control} ({CONTROL_MODES[control].doc}); this data's "
+                f"control is {spec.control!r}"
             )
         if sym.flips:
             raise ValueError(
-                f"policy {method} takes a rotation group C_N (dtheta flips under mirrors), got {sym.name}"
+                f"policy {method} takes a rotation group C_N (mirrors flip dtheta and yaws), got {sym.name}"
             )
         scalars, c = [], 0
         for quantity in lowdim_quantities(spec):

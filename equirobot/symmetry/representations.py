@@ -93,6 +93,13 @@ def _quantity_parts(name: str, quantity: str, c: int) -> tuple[tuple[str, tuple[
         return tuple((f"{name}rot6d_col{j}", (c + j, c + j + 3), kinds[j]) for j in range(3))
     if quantity == "scalar":
         return ((f"{name}scalar", (c,), "scalar"),)
+    if quantity == "planar":
+        return ((f"{name}xy", (c, c + 1), "vector"),)
+    if quantity == "half_turn":
+        raise ValueError(
+            "no layout for quantity 'half_turn': an angle modulo pi shifts under rotations, which no linear "
+            "representation does (networks choose it among discrete rotations, as fcn does)"
+        )
     raise ValueError(f"no layout for quantity {quantity!r} (quaternions enter policies as rot6d)")
 
 

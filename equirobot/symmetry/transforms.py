@@ -99,6 +99,24 @@ def act_on_quaternions(sym: SceneSymmetry, g: GroupElement, q: torch.Tensor) -> 
     return torch.as_tensor(out, dtype=q.dtype, device=q.device).reshape(q.shape)
 
 
+def act_on_planar(sym: SceneSymmetry, g: GroupElement, v: torch.Tensor) -> torch.Tensor:
+    """(..., 2) horizontal vectors: v -> M v (rho1)."""
+    m = torch.as_tensor(sym.planar_matrix(g), dtype=v.dtype, device=v.device)
+    return v @ m.T
+
+
+def act_on_half_turn(sym: SceneSymmetry, g: GroupElement, a: torch.Tensor) -> torch.Tensor:
+    """(..., 1) a yaw in [0, pi) as ``a = 2 theta / pi - 1``: theta -> (angle(g) +- theta) mod pi.
+
+    A parallel-jaw grasp at yaw theta is the grasp at theta + pi; a mirror negates the yaw first.
+    """
+    theta = (a + 1) * (np.pi / 2)
+    if sym.is_reflection(g):
+        theta = -theta
+    turned = torch.remainder(theta + sym.angle(g), np.pi)
+    return turned * (2 / np.pi) - 1
+
+
 def act_on_point_cloud(sym: SceneSymmetry, g: GroupElement, cloud: torch.Tensor, center) -> torch.Tensor:
     """(..., N, 3 + F): xyz about the axis, features (colour) unchanged."""
     return torch.cat([act_on_positions(sym, g, cloud[..., :3], center), cloud[..., 3:]], dim=-1)
@@ -162,7 +180,8 @@ def act_on_quantities(
     """(..., D) a vector of declared quantities (``equirobot_envs.features``), positions about ``center``.
 
     Positions turn about the axis, vectors as displacements, axis-angles as pseudo-vectors, rot6d as
-    the top rows of a body orientation, scalars stay; quaternions are not policy quantities (rot6d).
+    the top rows of a body orientation, scalars stay, planar vectors turn by rho1, half-turn yaws shift
+    (:func:`act_on_half_turn`); quaternions are not policy quantities (rot6d).
     """
     acts = {
         "position": lambda v: act_on_positions(sym, g, v, center),
@@ -170,6 +189,8 @@ def act_on_quantities(
         "axis_angle": lambda v: act_on_axis_angle(sym, g, v),
         "rot6d": lambda v: act_on_rot6d(sym, g, v),
         "scalar": lambda v: v,
+        "planar": lambda v: act_on_planar(sym, g, v),
+        "half_turn": lambda v: act_on_half_turn(sym, g, v),
     }
     sizes = QUANTITY_CHANNELS
     parts, c = [], 0

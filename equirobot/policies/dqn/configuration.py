@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from equirobot.policies.top_down import TopDownConfig
+from equirobot.policies.q_learning import QLearningConfig
 
 
 @dataclass
-class DQNConfig(TopDownConfig):
+class DQNConfig(QLearningConfig):
     """DQN with a target network, Huber loss, epsilon-greedy acting and (optionally) prioritised replay.
+
+    Discount, target network and epsilon schedule: ``equirobot.policies.q_learning``.
 
     Actions: a 3 x 3 grid of xy moves (each of dx, dy in {-1, 0, 1} x ``xy_step``) times 3 dz ({-1, 0, 1}
     x ``z_step``) times 3 dtheta ({-1, 0, 1} x ``theta_step``) times 2 gripper commands (open -1, close
@@ -40,16 +42,6 @@ class DQNConfig(TopDownConfig):
     """Size of a dz move, action units (0.4: 2 cm)."""
     theta_step: float = 0.5
     """Size of a dtheta move, action units (0.5: pi / 16)."""
-    gamma: float = 0.95
-    """Discount."""
-    target_update: int = 100
-    """The target network is a copy of the Q-network, refreshed (hard copy) every this many updates."""
-    eps_start: float = 1.0
-    """Epsilon of epsilon-greedy acting at the first env step."""
-    eps_end: float = 0.05
-    """Epsilon after ``eps_steps`` env steps (and from then on)."""
-    eps_steps: int = 5000
-    """Env steps (all envs together, random warm-up included) over which epsilon decays linearly."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -58,10 +50,3 @@ class DQNConfig(TopDownConfig):
                 f"policy: xy_step, z_step, theta_step must be in (0, 1] (action units), got "
                 f"{self.xy_step}, {self.z_step}, {self.theta_step}"
             )
-        if not (0 < self.gamma <= 1 and 0 <= self.eps_end <= self.eps_start <= 1):
-            raise ValueError(
-                f"policy: need 0 < gamma <= 1 and 0 <= eps_end <= eps_start <= 1; got {self.gamma}, "
-                f"{self.eps_end}, {self.eps_start}"
-            )
-        if min(self.target_update, self.eps_steps) < 1:
-            raise ValueError("policy: target_update and eps_steps must be >= 1")
