@@ -103,8 +103,11 @@ def _under_lid(angle: float, reach: float = 0.08) -> np.ndarray:
 
 
 def open_lid() -> Reach:
-    """From the front, slide the closed fingertips under the shut lid's edge (in front of the holder)
-    and lift the lid along its arc past upright; it falls open onto its limit (2 pi / 3)."""
+    """Lift the lid open from the front.
+
+    The closed fingertips slide under the shut lid's edge (in front of the holder) and lift it along its
+    arc past upright; it falls open onto its limit (2 pi / 3).
+    """
     poke = _under_lid(0.0)
     front = poke.copy()
     front[1, 3] += 0.06
@@ -136,8 +139,10 @@ def mug_grasps(env) -> tuple[np.ndarray, ...]:
 
     On the base plate, under the pod holder, an upright hand would hit the holder; a hand leaning
     toward the machine's front clears it. So the mug is taken leaning already, toward the machine's
-    front or up to 100 degrees either side (the fingers and the palm's low edge clear of the handle), and with the hand turned
-    the way the arm reaches the placement with its last joint nearest the middle of its range.
+    front or any other way (in 20 degree steps) that keeps the fingers and the palm's low edge clear of
+    the handle and does not point the hand back at the robot (the arm would stretch over the mug), and
+    with the hand turned the way the arm reaches the placement with its last joint nearest the middle of
+    its range.
     """
     mug = pose(*env.body_pose("mug_root"))
     machine = pose(*env.body_pose(f"{MACHINE}_main"))
@@ -151,12 +156,16 @@ def mug_grasps(env) -> tuple[np.ndarray, ...]:
 
     turn = min((0.0, np.pi), key=wrist)
     handle = mug[:3, 0]
+    robot = env.body_pose("robot0_base")[0][:2] - mug[:2, 3]
+    robot /= np.linalg.norm(robot)
     out = []
-    for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5):
+    for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7, 8, -8, 9):
         lean = front + k * np.pi / 9
         fingers = np.array([-np.sin(lean), np.cos(lean), 0.0])  # top_down(lean) opens along this
         side = np.array([np.cos(lean), np.sin(lean), 0.0])  # the palm's low edge comes down on this side
         if abs(fingers @ handle) > np.cos(np.radians(30)) or side @ handle > np.cos(np.radians(60)):
+            continue
+        if side[:2] @ robot < -0.2:
             continue
         grasp = pose(mug[:3, 3] + [0.0, 0.0, MUG_GRIP], top_down(lean) @ _rot_x(MUG_LEAN) @ rot_z(turn))
         out.append(np.linalg.inv(mug) @ grasp)
