@@ -575,7 +575,9 @@ class Place:
 
     object: str
     target: str | None
-    poses: tuple[np.ndarray, ...]
+    poses: tuple[np.ndarray, ...] | Callable[..., tuple[np.ndarray, ...]]
+    """The object's poses in the target's frame; or a function ``poses(env, held)`` of the grasp (``held``:
+    the gripper site's pose (4, 4) in the object's frame), for placements that depend on how it is held."""
     symmetry: int = 1
     held_symmetry: int = 1
     approach: tuple[float, float, float] = (0.0, 0.0, 0.08)
@@ -611,9 +613,10 @@ class Place:
                 np.linalg.inv(pose(*env.body_pose(self.object))) @ now
             )  # gripper site in the object's frame
         out = []
+        poses = self.poses(env, held) if callable(self.poses) else self.poses
         if self.keep_tilt:
             now_obj = pose(*env.body_pose(self.object)) if now_obj is None else now_obj
-            for place in self.poses:
+            for place in poses:
                 for turn in _turns(self.symmetry):
                     goal_obj = turn @ pose(rot=now_obj[:3, :3])
                     goal_obj[:3, 3] = (frame @ place)[:3, 3]
@@ -622,7 +625,7 @@ class Place:
                     above[:3, 3] += frame[:3, :3] @ np.asarray(self.approach)
                     out.append((_angle(goal[:3, :3], now[:3, :3]), [above, goal]))
             return out
-        for place in self.poses:
+        for place in poses:
             for turn in _turns(self.symmetry):
                 for own in _turns(self.held_symmetry):
                     goal = frame @ turn @ place @ own @ held

@@ -131,6 +131,7 @@ def _rot_x(angle: float) -> np.ndarray:
 
 
 MUG_LEAN = 0.7  # radians the hand leans off vertical when it holds the mug
+WRIST_SPARE = 2.4  # radians: the last joint's angle a grasp should need at most (its limit is 2.9)
 MUG_GRIP = 0.005  # the gripper site above the mug's centre (the palm then stays above the rim)
 
 
@@ -141,8 +142,8 @@ def mug_grasps(env) -> tuple[np.ndarray, ...]:
     toward the machine's front clears it. So the mug is taken leaning already, toward the machine's
     front or any other way (in 20 degree steps) that keeps the fingers and the palm's low edge clear of
     the handle and does not point the hand back at the robot (the arm would stretch over the mug), and
-    with the hand turned the way the arm reaches the placement with its last joint nearest the middle of
-    its range.
+    turned about its axis the way the arm reaches the placement with its last joint nearest the middle of
+    its range; grasps that need that joint beyond ``WRIST_SPARE`` only if no other is left.
     """
     mug = pose(*env.body_pose("mug_root"))
     machine = pose(*env.body_pose(f"{MACHINE}_main"))
@@ -150,15 +151,15 @@ def mug_grasps(env) -> tuple[np.ndarray, ...]:
     place = (machine @ ON_BASE[0])[:3, 3] + [0.0, 0.0, MUG_GRIP]
     planner = Planner(env)
 
-    def wrist(turn: float) -> float:
-        q = planner.reach(pose(place, top_down(front) @ _rot_x(MUG_LEAN) @ rot_z(turn)))
+    def wrist(target: np.ndarray) -> float:  # the last joint's angle there (inf: out of reach)
+        q = planner.reach(target)
         return np.inf if q is None else abs(float(q[6]))
 
-    turn = min((0.0, np.pi), key=wrist)
+    turn = min((0.0, np.pi), key=lambda t: wrist(pose(place, top_down(front) @ _rot_x(MUG_LEAN) @ rot_z(t))))
     handle = mug[:3, 0]
     robot = env.body_pose("robot0_base")[0][:2] - mug[:2, 3]
     robot /= np.linalg.norm(robot)
-    out = []
+    easy, hard = [], []
     for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7, 8, -8, 9):
         lean = front + k * np.pi / 9
         fingers = np.array([-np.sin(lean), np.cos(lean), 0.0])  # top_down(lean) opens along this
@@ -168,19 +169,31 @@ def mug_grasps(env) -> tuple[np.ndarray, ...]:
         if side[:2] @ robot < -0.2:
             continue
         grasp = pose(mug[:3, 3] + [0.0, 0.0, MUG_GRIP], top_down(lean) @ _rot_x(MUG_LEAN) @ rot_z(turn))
-        out.append(np.linalg.inv(mug) @ grasp)
+        (easy if wrist(grasp) < WRIST_SPARE else hard).append(np.linalg.inv(mug) @ grasp)
+    out = easy or hard
     return tuple(out)
 
 
 ON_BASE = (pose((0.0, 0.125, BASE_TOP + MUG_HALF_HEIGHT + 0.004)),)
+
+
+def on_base(env, held: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The mug's poses on the base plate (machine frame), turned so that the hand leans to the front.
+
+    ``held``: the gripper site in the mug's frame; the hand's top leans along its -z. Exactly toward the
+    machine's +y first, then up to 30 degrees off.
+    """
+    lean = float(np.arctan2(-held[1, 2], -held[0, 2]))  # in the mug's frame
+    yaw = np.pi / 2 - lean
+    return tuple(ON_BASE[0] @ pose(rot=rot_z(yaw + np.radians(d))) for d in (0, 15, -15, 30, -30))
+
+
 EXPERT = plan_expert(
     Pick("mug", mug_grasps, lift=0.10, tolerant=True, tilts=(0.0,), flip=False),
     Place(
         "mug",
         MACHINE,
-        ON_BASE,
-        symmetry=16,
-        keep_tilt=True,
+        on_base,
         approach=(0.0, 0.08, 0.03),
         retreat=0.1,
         open_steps=15,
