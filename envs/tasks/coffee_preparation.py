@@ -246,7 +246,7 @@ def _variant(variant: str) -> TaskSpec:
         },
         expert=EXPERT,
         workspace=Workspace(center=(0.0, -0.1, 0.8), half_size=0.4),
-        description="put the mug on the machine, open its lid, take the pod from the drawer, insert it, shut the lid",
+        description="mug onto the machine, lid open, pod from the drawer into the holder, lid shut",
         subtasks=SUBTASKS,
     )
 
