@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,48 @@ from equirobot_envs.experts import CLOSED, OPEN, top_down
 from equirobot_envs.planner import Either, Reach, Via, pose
 
 LINK = (0.0, -0.01, 0.076)  # the drawer's body in the cabinet's frame
-BAR = (0.0, -0.16, 0.04)  # the handle bar in the drawer's frame
-BOTTOM = (0.0, 0.0, -0.04)  # the bottom plate's centre in the drawer's frame
-BOTTOM_HALF = (0.08, 0.09, 0.008)
 WOOD = 'rgba="0.55 0.38 0.22 1" group="0" density="500" friction="1 0.005 0.0001"'
 METAL = 'rgba="0.7 0.7 0.72 1" group="0" density="500" friction="1 0.005 0.0001"'
+
+
+@dataclass(frozen=True)
+class DrawerShape:
+    """The cabinet's layout: ``extend`` metres longer toward -y, its drawer's tray walls ``wall`` m high.
+
+    The extension lengthens the side walls, floor and roof (their backs stay), moves the front posts, and
+    likewise lengthens the drawer's bottom and tray sides and moves its front panel and handle.
+    ``wall``: the tray walls' top above the bottom plate's top.
+    """
+
+    extend: float = 0.0
+    wall: float = 0.032
+
+    def __post_init__(self) -> None:
+        if self.extend < 0 or self.wall <= 0:
+            raise ValueError(f"DrawerShape: extend must be >= 0 and wall > 0, not {self}")
+
+    @property
+    def bar(self) -> tuple[float, float, float]:
+        """The handle bar's axis centre in the drawer's frame."""
+        return (0.0, -0.16 - self.extend, 0.04)
+
+    @property
+    def bottom(self) -> tuple[float, float, float]:
+        """The bottom plate's centre in the drawer's frame."""
+        return (0.0, 0.0 - self.extend / 2, -0.04)
+
+    @property
+    def bottom_half(self) -> tuple[float, float, float]:
+        """The bottom plate's half-size."""
+        return (0.08, 0.09 + self.extend / 2, 0.008)
+
+
+STANDARD = DrawerShape()
+"""MimicGen's ``DrawerObject`` (HammerCleanup, MugCleanup)."""
+LONG = DrawerShape(extend=0.063, wall=0.016)
+"""MimicGen's ``LongDrawerObject`` (CoffeePreparation): side walls 0.287 m long, front posts at y = -0.163,
+the drawer's bottom 0.243 m long, its handle bar at y = -0.223 and tray walls 1.6 cm high."""
+BAR, BOTTOM, BOTTOM_HALF = STANDARD.bar, STANDARD.bottom, STANDARD.bottom_half
 
 
 def _box(name: str, pos, size, style: str = WOOD) -> str:
@@ -39,22 +77,36 @@ def _capsule(name: str, start, end, radius: float = 0.009) -> str:
     return f'<geom name="{name}" type="capsule" fromto="{fromto}" size="{radius}" {METAL}/>'
 
 
-def drawer_xml() -> str:
+def drawer_xml(shape: DrawerShape = STANDARD) -> str:
     """The cabinet's MJCF (robosuite's object layout: a body named ``object`` and the three sites)."""
+    e, mid = shape.extend, 0.0 - shape.extend / 2  # the extension, and the centre shift of what it lengthens
     cabinet = [
-        *(_box(f"side{i}", (s * 0.11, 0, 0.065), (0.008, 0.112, 0.064)) for i, s in enumerate((-1, 1))),
+        *(
+            _box(f"side{i}", (s * 0.11, mid, 0.065), (0.008, 0.112 + e / 2, 0.064))
+            for i, s in enumerate((-1, 1))
+        ),
         _box("back", (0, 0.092, 0.065), (0.102, 0.008, 0.064)),
-        _box("floor", (0, -0.008, 0.004), (0.102, 0.102, 0.014)),
-        _box("roof", (0, 0.0, 0.121), (0.118, 0.112, 0.008)),
-        *(_box(f"post{i}", (s * 0.102, -0.1, 0.065), (0.008, 0.008, 0.048)) for i, s in enumerate((-1, 1))),
+        _box("floor", (0, -0.008 + mid, 0.004), (0.102, 0.102 + e / 2, 0.014)),
+        _box("roof", (0, mid, 0.121), (0.118, 0.112 + e / 2, 0.008)),
+        *(
+            _box(f"post{i}", (s * 0.102, -0.1 - e, 0.065), (0.008, 0.008, 0.048))
+            for i, s in enumerate((-1, 1))
+        ),
     ]
-    bx, by, bz = BAR
+    bx, by, bz = shape.bar
+    bottom, (hx, hy, hz) = shape.bottom, shape.bottom_half
+    low, top = bottom[2], bottom[2] + hz + shape.wall  # the tray walls stand from the plate's mid-plane
+    wall_z, wall_half = (low + top) / 2, (top - low) / 2
+    front = -0.11 - e
     drawer = [
-        _box("drawer_bottom", BOTTOM, BOTTOM_HALF),
-        *(_box(f"tray_side{i}", (s * 0.08, 0, -0.02), (0.008, 0.09, 0.02)) for i, s in enumerate((-1, 1))),
-        _box("tray_back", (0, 0.09, -0.02), (0.08, 0.008, 0.02)),
-        _box("front", (0, -0.11, -0.005), (0.095, 0.008, 0.05)),
-        *(_capsule(f"standoff{i}", (x, -0.118, bz), (x, by, bz)) for i, x in enumerate((-0.04, 0.04))),
+        _box("drawer_bottom", bottom, (hx, hy, hz)),
+        *(
+            _box(f"tray_side{i}", (s * 0.08, mid, wall_z), (0.008, 0.09 + e / 2, wall_half))
+            for i, s in enumerate((-1, 1))
+        ),
+        _box("tray_back", (0, 0.09, wall_z), (0.08, 0.008, wall_half)),
+        _box("front", (0, front, -0.005), (0.095, 0.008, 0.05)),
+        *(_capsule(f"standoff{i}", (x, front - 0.008, bz), (x, by, bz)) for i, x in enumerate((-0.04, 0.04))),
         _capsule("bar", (bx - 0.05, by, bz), (bx + 0.05, by, bz)),
     ]
     link = " ".join(f"{v:.5g}" for v in LINK)
@@ -89,9 +141,9 @@ def cached_xml(kind: str, xml: str) -> str:
     return str(path)
 
 
-def make_drawer(name: str = "cabinet") -> MujocoXMLObject:
+def make_drawer(name: str = "cabinet", shape: DrawerShape = STANDARD) -> MujocoXMLObject:
     """The cabinet as a fixture (no free joint): bodies ``<name>_main``, ``<name>_drawer_link``."""
-    return MujocoXMLObject(cached_xml("drawer", drawer_xml()), name=name, joints=None, obj_type="all")
+    return MujocoXMLObject(cached_xml("drawer", drawer_xml(shape)), name=name, joints=None, obj_type="all")
 
 
 def make_mug(name: str = "mug", scale: float = 0.8) -> CompositeObject:
@@ -140,14 +192,16 @@ def make_mug(name: str = "mug", scale: float = 0.8) -> CompositeObject:
 FIST = top_down(-np.pi / 2)  # fingers closed across the drawer's x: the hand's thin side faces along y
 
 
-def open_drawer(cabinet: str, pulls: tuple[float, ...] = (0.2, 0.17, 0.14)) -> Either:
+def open_drawer(
+    cabinet: str, pulls: tuple[float, ...] = (0.2, 0.17, 0.14), shape: DrawerShape = STANDARD
+) -> Either:
     """Pull the drawer open by the first of ``pulls`` (metres) that the arm reaches."""
-    return Either(tuple(_pull_drawer(cabinet, pull) for pull in pulls))
+    return Either(tuple(_pull_drawer(cabinet, pull, shape) for pull in pulls))
 
 
-def _pull_drawer(cabinet: str, pull: float) -> Reach:
+def _pull_drawer(cabinet: str, pull: float, shape: DrawerShape) -> Reach:
     """Lower a closed fist between the front panel and the handle bar, pull the drawer ``pull`` m open."""
-    bar = np.array(LINK) + BAR
+    bar = np.array(LINK) + shape.bar
     hook = bar + [0, 0.0295, -0.008]  # in the gap between the panel and the bar, just below the bar's axis
     out = hook - [0, pull, 0]
     return Reach(
@@ -161,9 +215,9 @@ def _pull_drawer(cabinet: str, pull: float) -> Reach:
     )
 
 
-def close_drawer(drawer_link: str, push: float = 0.22) -> Reach:
+def close_drawer(drawer_link: str, push: float = 0.22, shape: DrawerShape = STANDARD) -> Reach:
     """Put a closed fist in front of the handle bar and push the drawer shut (in the drawer's frame)."""
-    front = np.array(BAR) + [0, -0.009 - 0.016, 0.0]
+    front = np.array(shape.bar) + [0, -0.009 - 0.016, 0.0]
     shut = front + [0, push, 0]
     return Reach(
         drawer_link,

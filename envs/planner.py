@@ -511,6 +511,9 @@ class Pick:
     tilts: tuple[float, ...] = (0.0, 0.35, -0.35)
     """Tilts (radians) of the hand about its fingers' closing axis, tried after the upright grasp: near
     the robot's base, where the folded arm cannot point the hand straight down, it leans away."""
+    flip: bool = True
+    """Also try each grasp with the hand turned half way about its axis; False: the grasps as given (a
+    later step needs the wrist turned one way, e.g. a placement that the arm reaches only so)."""
 
     def candidates(self, env) -> list[tuple[float, list[np.ndarray]]]:
         """(cost, [pre-grasp, grasp]) world poses, cheapest (least wrist turn, least tilt) first."""
@@ -518,7 +521,7 @@ class Pick:
         out = []
         for grasp in self.grasps(env) if callable(self.grasps) else self.grasps:
             for turn in _turns(self.symmetry):
-                for flip in _turns(2):
+                for flip in _turns(2) if self.flip else [np.eye(4)]:
                     for tilt in self.tilts:
                         target = frame @ turn @ grasp @ flip @ pose(rot=_rot_x(tilt))
                         back = target.copy()
@@ -565,17 +568,22 @@ class Place:
     ``symmetry`` and the object's own ``held_symmetry`` about their z axes. The object comes in from
     ``approach`` (a (3,) offset in the target's frame; default: 8 cm above), where up to ``align``
     corrections servo the object itself (not the hand) onto its approach pose, goes to the pose at
-    ``final_speed``, the gripper opens (if ``release``) and retreats ``retreat`` metres up.
+    ``final_speed``, the gripper opens (if ``release``) and retreats ``retreat`` metres up (or, with
+    ``retreat_back``, back along the hand's own axis: the open fingers slide off the object, and a hand
+    leaning under an overhang keeps its distance from it).
     """
 
     object: str
     target: str | None
-    poses: tuple[np.ndarray, ...]
+    poses: tuple[np.ndarray, ...] | Callable[..., tuple[np.ndarray, ...]]
+    """The object's poses in the target's frame; or a function ``poses(env, held)`` of the grasp (``held``:
+    the gripper site's pose (4, 4) in the object's frame), for placements that depend on how it is held."""
     symmetry: int = 1
     held_symmetry: int = 1
     approach: tuple[float, float, float] = (0.0, 0.0, 0.08)
     release: bool = True
     retreat: float = 0.08
+    retreat_back: bool = False
     speed: float = 0.012
     final_speed: float = 0.006
     tolerance: float = 0.006
@@ -605,9 +613,10 @@ class Place:
                 np.linalg.inv(pose(*env.body_pose(self.object))) @ now
             )  # gripper site in the object's frame
         out = []
+        poses = self.poses(env, held) if callable(self.poses) else self.poses
         if self.keep_tilt:
             now_obj = pose(*env.body_pose(self.object)) if now_obj is None else now_obj
-            for place in self.poses:
+            for place in poses:
                 for turn in _turns(self.symmetry):
                     goal_obj = turn @ pose(rot=now_obj[:3, :3])
                     goal_obj[:3, 3] = (frame @ place)[:3, 3]
@@ -616,7 +625,7 @@ class Place:
                     above[:3, 3] += frame[:3, :3] @ np.asarray(self.approach)
                     out.append((_angle(goal[:3, :3], now[:3, :3]), [above, goal]))
             return out
-        for place in self.poses:
+        for place in poses:
             for turn in _turns(self.symmetry):
                 for own in _turns(self.held_symmetry):
                     goal = frame @ turn @ place @ own @ held
@@ -654,7 +663,8 @@ class Place:
         yield Waypoint(goal[:3, 3], goal[:3, :3], CLOSED, tolerance=self.tolerance, speed=self.final_speed)
         if self.release:
             yield Waypoint(goal[:3, 3], goal[:3, :3], OPEN, tolerance=0.02, hold=self.open_steps)
-            up = goal[:3, 3] + [0, 0, self.retreat]
+            way = -goal[:3, 2] if self.retreat_back else np.array([0.0, 0.0, 1.0])
+            up = goal[:3, 3] + self.retreat * way
             yield Waypoint(up, goal[:3, :3], OPEN, tolerance=0.02, speed=self.speed)
 
 

@@ -45,6 +45,8 @@ CATALOGUE = (
     ("mug_cleanup", "MugCleanup", "D1", 500),
     ("kitchen", "Kitchen", "D0", 800),
     ("kitchen", "Kitchen", "D1", 800),
+    ("coffee_preparation", "CoffeePreparation", "D0", 800),
+    ("coffee_preparation", "CoffeePreparation", "D1", 800),
 )
 
 # The closed-loop RL tasks of SO(2)-equivariant RL (Wang, Walters, Platt, ICLR 2022; BulletArm), on a

@@ -20,7 +20,8 @@ def test_tasks_lists_every_task():
     assert result.returncode == 0, result.stderr
     for task_id in ("equirobot/Stack-D1-v0", "equirobot/Square-D2-v0", "equirobot/PickPlace-D0-v0"):
         assert task_id in result.stdout
-    assert "not built yet" in result.stdout and "CoffeePreparation D1" in result.stdout
+    assert "equirobot/CoffeePreparation-D1-v0" in result.stdout
+    assert "MimicGen benchmark: 12/12 tasks built" in result.stdout and "not built yet" not in result.stdout
 
 
 def test_rollout_reports_success_and_writes_videos(tmp_path):

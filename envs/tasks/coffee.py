@@ -33,9 +33,11 @@ MACHINE = "coffee_machine"
 
 
 class CoffeeScene(TableScene):
-    """The coffee machine (with its mug unless ``mug=False``) and a pod on the table."""
+    """The coffee machine (with its mug unless ``with_mug`` is False) and a pod on the table."""
 
     with_mug = True
+    lid_start = LID_OPEN
+    """The lid's hinge angle at every reset (radians; 0 closed)."""
 
     def _make_objects(self) -> dict:
         return {MACHINE: make_coffee_machine(MACHINE, mug=self.with_mug), "coffee_pod": make_pod()}
@@ -45,7 +47,7 @@ class CoffeeScene(TableScene):
         self.hinge_qpos = self.sim.model.get_joint_qpos_addr(f"{MACHINE}_hinge")
 
     def _reset_joints(self) -> None:
-        self.sim.data.qpos[self.hinge_qpos] = LID_OPEN
+        self.sim.data.qpos[self.hinge_qpos] = self.lid_start
         super()._reset_joints()
 
     def _check_success(self) -> bool:

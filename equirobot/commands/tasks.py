@@ -35,9 +35,8 @@ def run(cfg: TasksConfig) -> None:
         if f"{name}-{variant}" not in {f"{s.name}-{s.variant}" for s in specs.values()}
     ]
     built = len(BENCHMARK) - len(missing)
-    console.print(
-        f"MimicGen benchmark: {built}/{len(BENCHMARK)} tasks built; not built yet: {', '.join(missing)}"
-    )
+    summary = f"MimicGen benchmark: {built}/{len(BENCHMARK)} tasks built"
+    console.print(summary + (f"; not built yet: {', '.join(missing)}" if missing else ""))
     for title, specs_of in (
         (
             "closed-loop RL tasks (SO(2)-equivariant RL): obs gripper_heightmap, control closed_loop",
