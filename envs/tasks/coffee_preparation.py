@@ -159,7 +159,8 @@ def mug_grasps(env) -> tuple[np.ndarray, ...]:
     handle = mug[:3, 0]
     robot = env.body_pose("robot0_base")[0][:2] - mug[:2, 3]
     robot /= np.linalg.norm(robot)
-    easy, hard = [], []
+    easy: list[np.ndarray] = []
+    hard: list[np.ndarray] = []
     for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7, 8, -8, 9):
         lean = front + k * np.pi / 9
         fingers = np.array([-np.sin(lean), np.cos(lean), 0.0])  # top_down(lean) opens along this
