@@ -79,8 +79,7 @@ def test_success_needs_pod_in_lid_shut_and_mug_upright_on_the_base(make_env):
     testing.settle(env, 20)
     assert mug_placed(task_env) and pod_in_holder(task_env) and lid_closed(task_env)
     assert task_env.is_success()
-    _set_lid(env, np.radians(30))  # near miss: the lid not shut
-    testing.settle(env, 2)
+    _set_lid(env, np.radians(30))  # near miss: the lid not shut (checked at once: it falls shut)
     assert not lid_closed(task_env) and not task_env.is_success()
     _set_lid(env, 0.0)
     _mug_on_base(env, y=0.30)  # near miss: the mug upright on the table in front of the base
