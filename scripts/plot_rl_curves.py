@@ -74,7 +74,7 @@ def main() -> None:
             lines.append(
                 f"| {task} | {agent} | {seeds} | {steps[last]} | "
                 f"{reached if reached is not None else 'not reached'} | "
-                f"{means[last]:.2f} +- {halves[last]:.2f} |"
+                f"{means[last]:.2f} {f'+- {halves[last]:.2f}' if seeds > 1 else '(one seed: no interval)'} |"
             )
         ax.set(xlabel="env steps", ylabel="success rate (held-out seeds)", title=task, ylim=(-0.02, 1.02))
         ax.legend()
