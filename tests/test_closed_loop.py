@@ -31,7 +31,7 @@ def test_registered_with_ids_without_variant():
         assert gym.spec(spec.env_id).entry_point == "equirobot_envs.closed_loop:ClosedLoopEnv"
         assert equirobot_envs.get_task(spec.env_id) is spec or equirobot_envs.get_task(spec.env_id) == spec
     assert not set(TASKS) & set(equirobot_envs.task_specs())  # the MimicGen catalogue is unchanged
-    assert len(CATALOGUE) == 23 and equirobot_envs.get_task("stack_d1").env_id == "equirobot/Stack-D1-v0"
+    assert len(CATALOGUE) == 25 and equirobot_envs.get_task("stack_d1").env_id == "equirobot/Stack-D1-v0"
 
 
 def test_env_config_defaults_and_refusals():
