@@ -56,10 +56,10 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         resolve_task(self.task)  # raises with the list of valid tasks
-        self._fit_family()
+        family = self._fit_family()
         if not -1 < self.asymmetry < 1:
             raise ValueError(f"asymmetry must be in (-1, 1), got {self.asymmetry}")
-        if self.asymmetry and task_family(self.task) == "mimicgen":
+        if self.asymmetry and family == "mimicgen":
             raise ValueError(f"task {self.task} (mimicgen) has no asymmetric actuator: asymmetry must be 0")
         for name in SIZE_FIELDS:
             if getattr(self, name) <= 0:
@@ -69,10 +69,10 @@ class EnvConfig:
         if not self.point_cloud_cameras and {"point_cloud", "voxels"} & set(self.obs):
             raise ValueError("point_cloud_cameras is empty but point clouds or voxels are requested")
 
-    def _fit_family(self) -> None:
+    def _fit_family(self) -> str:
         """Give a closed- or open-loop task its modes where the defaults were left; refuse another family's.
 
-        Unknown modes are refused with the list of the task family's valid ones.
+        Unknown modes are refused with the list of the task family's valid ones. Returns the family.
         """
         family = task_family(self.task)
         obs_modes, controls = family_modes(family)
@@ -98,6 +98,7 @@ class EnvConfig:
             raise ValueError(
                 f"task {self.task} ({family}) cannot take control={self.control!r}; valid: {controls}"
             )
+        return family
 
     def env_kwargs(self) -> dict[str, Any]:
         """The settings as ``gymnasium.make`` keyword arguments (the task is the id), JSON-able."""

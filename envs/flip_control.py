@@ -74,7 +74,7 @@ def patched_model(stock: Path, replacements: dict[str, str]) -> str:
     """The stock MJCF with each ``old -> new`` text replacement made, written to a temporary file.
 
     Each ``old`` must occur exactly once, so a changed stock model fails loudly instead of silently
-    keeping an asymmetry. The caller loads the returned path and removes it (:func:`load_patched`).
+    keeping an asymmetry. The caller loads the returned path and removes it (``FlipControl.__init__``).
     """
     text = stock.read_text()
     for old, new in replacements.items():
@@ -105,10 +105,9 @@ class FlipControl:
     model: Any  # annotations only: the Gymnasium env class provides these
     data: Any
     action_space: Any
-    metadata: dict[str, Any]
 
     def __init__(self, asymmetry: float = 0.0, **kwargs: Any):
-        if not 0 <= abs(asymmetry) < 1:
+        if not -1 < asymmetry < 1:
             raise ValueError(f"asymmetry must be in (-1, 1), got {asymmetry}")
         if self.stock_model is not None:
             path = patched_model(self.stock_model, self.patches)
