@@ -1,8 +1,8 @@
 """equirobot_envs: MimicGen-benchmark manipulation tasks and closed-loop RL tasks as Gymnasium environments.
 
 Importing the package registers every MimicGen task variant as ``equirobot/<Task>-<Variant>-v0`` and
-every closed-loop task (``equirobot_envs.closed_loop``) and open-loop task (``equirobot_envs.open_loop``)
-as ``equirobot/<Task>-v0``. It imports
+every closed-loop task (``equirobot_envs.closed_loop``), open-loop task (``equirobot_envs.open_loop``)
+and flip-asymmetric control task (``equirobot_envs.flip_control``) as ``equirobot/<Task>-v0``. It imports
 neither robosuite nor MuJoCo: those load with the first environment (``equirobot_envs.base``), so the
 declarations (``features``, ``geometry``, ``config``) serve a policy on a computer without the simulator.
 """
@@ -22,6 +22,7 @@ from equirobot_envs.registry import (  # noqa: E402
     TaskSpec,
     closed_loop_specs,
     config_name,
+    control_specs,
     env_id,
     get_task,
     open_loop_specs,
@@ -46,4 +47,12 @@ def register_tasks() -> None:
 
 register_tasks()
 
-__all__ = ["TaskSpec", "closed_loop_specs", "get_task", "open_loop_specs", "register_tasks", "task_specs"]
+__all__ = [
+    "TaskSpec",
+    "closed_loop_specs",
+    "control_specs",
+    "get_task",
+    "open_loop_specs",
+    "register_tasks",
+    "task_specs",
+]

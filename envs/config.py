@@ -27,11 +27,12 @@ class EnvConfig:
     obs: list[str] = field(default_factory=lambda: ["state"])
     """Observation modes (``equirobot_envs.features.OBS_MODES``): state, rgb, depth, point_cloud, voxels,
     heightmap; a closed-loop task (``block_picking``, ...) takes gripper_heightmap only, an open-loop one
-    (``block_stacking_pick_place``) workspace_heightmap only, and gets it when this is left at its default."""
+    (``block_stacking_pick_place``) workspace_heightmap only, a control task (``reacher``, ...)
+    joint_state only, and gets it when this is left at its default."""
     control: str = "abs"
     """abs (10-D world-frame target pose, rot6d) or delta (7-D OSC delta); a closed-loop task takes
-    closed_loop (5-D gantry step) only, an open-loop task pick_place (3-D primitive) only, and gets it when
-    this is left at its default."""
+    closed_loop (5-D gantry step) only, an open-loop task pick_place (3-D primitive) only, a control task
+    torque only, and gets it when this is left at its default."""
     image_size: int = 84
     """Side of the rgb and depth images, pixels."""
     n_points: int = 1024
@@ -51,8 +52,9 @@ class EnvConfig:
 
     asymmetry: float = 0.0
     """Flip asymmetry delta of the task's asymmetric actuator (``equirobot_envs.flip_control``): gain
-    1 + delta for positive commands, 1 - delta for negative; 0 is exactly symmetric. A closed-loop
-    task's asymmetric actuator is the gantry's x slide (dx); MimicGen tasks take 0 only."""
+    1 + delta for positive commands, 1 - delta for negative; 0 is exactly symmetric. A control task's is
+    the motor its module names, a closed-loop task's the gantry's x slide (dx); MimicGen tasks take 0
+    only."""
 
     def __post_init__(self) -> None:
         resolve_task(self.task)  # raises with the list of valid tasks

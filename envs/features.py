@@ -43,20 +43,23 @@ QUANTITY_CHANNELS = {
     "position": 3, "vector": 3, "axis_angle": 3, "rot6d": 6, "quaternion": 4, "scalar": 1, "planar": 2,
     "half_turn": 1,
 }  # fmt: skip
-GROUP_ACTIONS = ("lowdim", "point_cloud", "voxels", "top_down", "with_gripper", "none")
+GROUP_ACTIONS = ("lowdim", "point_cloud", "voxels", "top_down", "with_gripper", "reflected", "none")
 """How the scene group acts on a feature: ``lowdim`` by its quantities; ``point_cloud``: xyz about the
 axis, the other channels unchanged; ``voxels``: the (C, X, Y, Z) grid turns about its z axis;
 ``top_down``: a (H, W[, C]) view from above turns in the image plane; ``with_gripper``: the view turns
-with the gripper, so the scene group leaves it unchanged (wrist camera); ``none``: not a policy input."""
+with the gripper, so the scene group leaves it unchanged (wrist camera); ``reflected``: a control task's
+state vector, on which the task's own mirrors act by sign vectors (``equirobot_envs.flip_control``), its
+size the task's; ``none``: not a policy input."""
 POSE_CHANNELS = 7
 """One object pose in the ``object`` feature: position (3) + xyzw quaternion (4)."""
 IMAGE_CAMERAS = ("agentview", "robot0_eye_in_hand")
-FAMILIES = ("mimicgen", "closed_loop", "open_loop")
+FAMILIES = ("mimicgen", "closed_loop", "open_loop", "control")
 """Task families (``equirobot_envs.registry``): the robosuite MimicGen tasks, the closed-loop RL tasks of
-SO(2)-equivariant RL on a gantry gripper, and the open-loop pick-and-place tasks of Equivariant Q
-Learning in Spatial Action Spaces on the same gripper. Each observation and control mode belongs to one
-family."""
-FIXED_MODE_FAMILIES = ("closed_loop", "open_loop")
+SO(2)-equivariant RL on a gantry gripper, the open-loop pick-and-place tasks of Equivariant Q Learning
+in Spatial Action Spaces on the same gripper, and Gymnasium's MuJoCo control tasks with a mirror
+symmetry and a flip asymmetry (``equirobot_envs.flip_control``). Each observation and control mode
+belongs to one family."""
+FIXED_MODE_FAMILIES = ("closed_loop", "open_loop", "control")
 """Families whose tasks observe all of the family's observation modes and take its one control mode
 (given by default: ``EnvConfig`` fills them in)."""
 
@@ -127,6 +130,13 @@ class ObsMode:
     doc: str
     family: str = "mimicgen"
     """The task family (:data:`FAMILIES`) whose environments produce it."""
+
+
+def _task_sized(settings: Any, n_objects: int) -> tuple[int, ...]:
+    raise ValueError(
+        "a reflected feature's size is its task's (the length of its Reflections' sign vectors), "
+        "not a setting: read it from the task"
+    )
 
 
 def _image(settings: Any, n_objects: int) -> tuple[int, ...]:
@@ -243,6 +253,20 @@ OBS_MODES: dict[str, ObsMode] = {
             "(H, H) top-down heightmap of the whole workspace, and whether the gripper holds something",
             family="open_loop",
         ),
+        ObsMode(
+            "joint_state",
+            (
+                Feature(
+                    "joint_state",
+                    "float32",
+                    _task_sized,
+                    "reflected",
+                    doc="the Gymnasium control task's observation vector (joint positions, velocities, ...)",
+                ),
+            ),
+            "a control task's state vector",
+            family="control",
+        ),
     )
 }
 
@@ -265,6 +289,7 @@ class ControlMode:
 
     @property
     def dim(self) -> int:
+        """Channels of an action (0 for ``torque``: a control task has its own number of actuators)."""
         return sum(QUANTITY_CHANNELS[q] for q in self.quantities)
 
 
@@ -301,7 +326,18 @@ CONTROL_MODES: dict[str, ControlMode] = {
         family="open_loop",
         primitive=True,
     ),
+    "torque": ControlMode(
+        "torque",
+        (),
+        "actions",
+        "a control task's motor commands in [-1, 1] (1 = the bound of the stock control range), one per "
+        "actuator; its mirrors negate them by sign vectors",
+        "none",
+        family="control",
+    ),
 }
+REFLECTED_FAMILIES = ("control",)
+"""Families whose observations are a state vector acted on by the task's mirrors, with no gripper."""
 
 
 def family_modes(family: str) -> tuple[list[str], list[str]]:
@@ -313,9 +349,13 @@ def family_modes(family: str) -> tuple[list[str], list[str]]:
 
 
 def mode_features(modes: tuple[str, ...] | list[str]) -> tuple[Feature, ...]:
-    """The features of an observation with these modes: proprio first, then each mode's, in order."""
+    """The features of an observation with these modes: proprio first, then each mode's, in order.
+
+    The control tasks' modes (:data:`REFLECTED_FAMILIES`) have no gripper, so no proprio.
+    """
     check_modes(modes)
-    return PROPRIO + tuple(f for m in modes for f in OBS_MODES[m].features)
+    reflected = any(OBS_MODES[m].family in REFLECTED_FAMILIES for m in modes)
+    return (() if reflected else PROPRIO) + tuple(f for m in modes for f in OBS_MODES[m].features)
 
 
 def check_modes(modes: tuple[str, ...] | list[str]) -> None:

@@ -17,7 +17,11 @@ which it acts on the observation and on the action. ``env.unwrapped.mirror_state
 simulator's state by generator k, which is how the tests show the symmetry: at delta = 0, for every
 state s and action a, ``step(mirror(s), signs_a * a)`` observes ``signs_s * step(s, a)``.
 
-A task is a subclass of its Gymnasium env and :class:`FlipControl` in ``equirobot_envs.tasks.<name>``.
+A task is a subclass of its Gymnasium env and :class:`FlipControl` in ``equirobot_envs.tasks.<name>``,
+with a ``VARIANTS`` entry for the registry. Its Gymnasium id (``equirobot/InvertedPendulum-v0``, made by
+:func:`make_env`) observes ``{"joint_state": the stock observation}`` (observation mode ``joint_state``),
+takes commands in [-1, 1] scaled to the stock control range (control mode ``torque``), and reports
+``info["is_success"]`` at the end of an episode by the task's own test (:meth:`FlipControl.succeeded`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 GROUPS = ("C2", "D2")
@@ -53,6 +58,18 @@ class Reflections:
         for signs in (*self.state, *self.action):
             if not set(signs) <= {-1.0, 1.0}:
                 raise ValueError(f"sign vectors hold +1 and -1 only, got {signs}")
+
+    @property
+    def generators(self) -> int:
+        return len(self.state)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (a policy's data spec stores it)."""
+        return {
+            "group": self.group,
+            "state": [list(s) for s in self.state],
+            "action": [list(a) for a in self.action],
+        }
 
     def elements(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Every group element as (observation signs, action signs), the identity first."""
@@ -105,6 +122,7 @@ class FlipControl:
     model: Any  # annotations only: the Gymnasium env class provides these
     data: Any
     action_space: Any
+    observation_space: Any
 
     def __init__(self, asymmetry: float = 0.0, **kwargs: Any):
         if not -1 < asymmetry < 1:
@@ -124,6 +142,23 @@ class FlipControl:
 
     def step(self, action: np.ndarray):
         return super().step(self.applied(action))  # type: ignore[misc]
+
+    @property
+    def state_reflection(self) -> tuple[tuple[float, ...], ...]:
+        """Per generating mirror, the signs by which it acts on the observation."""
+        return self.reflections.state
+
+    @property
+    def action_reflection(self) -> tuple[tuple[float, ...], ...]:
+        """Per generating mirror, the signs by which it acts on the motor commands."""
+        return self.reflections.action
+
+    def succeeded(self, obs: np.ndarray) -> bool:
+        """The task's success test at the end of an episode that was not ended early (default: it lasted).
+
+        The pendulums succeed by staying up for the whole horizon; Reacher overrides it.
+        """
+        return True
 
     def applied(self, action: np.ndarray) -> np.ndarray:
         """The controls the actuators receive for an agent's command."""
@@ -154,3 +189,74 @@ class FlipControl:
         reverses.
         """
         return -qvel
+
+
+class FlipControlEnv(gym.Wrapper):
+    """A :class:`FlipControl` task as the framework's envs are: dict observations, commands in [-1, 1].
+
+    ``info["is_success"]`` is true on the step that reaches ``horizon`` without the task ending the
+    episode early, if the task's :meth:`FlipControl.succeeded` holds there. A non-finite command raises
+    (``nonfinite_action="raise"``) or is replaced by zero torque (``"hold"``, flagged in
+    ``info["nonfinite_action"]``).
+    """
+
+    def __init__(self, env: FlipControl, horizon: int, nonfinite_action: str = "raise"):
+        super().__init__(env)  # type: ignore[arg-type]
+        low, high = env.command_low, env.command_high
+        if not np.allclose(low, -high):
+            raise ValueError(f"{type(env).__name__}: stock control range [{low}, {high}] is not symmetric")
+        self.scale, self.horizon, self.nonfinite_action = high, horizon, nonfinite_action
+        self.observation_space = gym.spaces.Dict(
+            {"joint_state": gym.spaces.Box(-np.inf, np.inf, env.observation_space.shape, np.float32)}
+        )
+        self.action_space = gym.spaces.Box(-1.0, 1.0, low.shape, np.float32)
+        self.steps = 0
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.steps = 0
+        return {"joint_state": obs.astype(np.float32)}, {**info, "is_success": False}
+
+    def step(self, action):
+        action = np.asarray(action, dtype=np.float64)
+        info: dict[str, Any] = {}
+        if not np.isfinite(action).all():
+            if self.nonfinite_action == "raise":
+                raise ValueError(f"action {action} is not finite (nonfinite_action=raise)")
+            action, info["nonfinite_action"] = np.zeros_like(action), True
+        obs, reward, terminated, truncated, stock_info = self.env.step(np.clip(action, -1, 1) * self.scale)
+        self.steps += 1
+        task: FlipControl = self.env.unwrapped  # type: ignore[assignment]
+        success = not terminated and self.steps >= self.horizon and task.succeeded(obs)
+        info |= {**stock_info, "is_success": bool(success)}
+        return {"joint_state": obs.astype(np.float32)}, float(reward), terminated, truncated, info
+
+
+def make_env(
+    task: str,
+    asymmetry: float = 0.0,
+    nonfinite_action: str = "raise",
+    render_mode: str | None = None,
+    render_size: int | None = None,
+    render_camera: str | None = None,
+    **settings: Any,
+) -> FlipControlEnv:
+    """The Gymnasium entry point of a control task (``gym.make("equirobot/Reacher-v0", asymmetry=0.3)``).
+
+    ``settings`` are the other ``EnvConfig`` fields (sizes of image modes), which a control task does
+    not use; ``EnvConfig`` has already checked ``obs`` and ``control``.
+    """
+    from equirobot_envs.registry import get_task
+
+    spec = get_task(task)
+    size = {"width": render_size, "height": render_size} if render_size else {}
+    camera = {"camera_name": render_camera} if render_camera else {}
+    env = spec.scene_class(asymmetry=asymmetry, render_mode=render_mode, **size, **camera)
+    return FlipControlEnv(env, spec.horizon, nonfinite_action)
+
+
+def no_expert(env: Any) -> Any:
+    """A control task's ``TaskSpec.expert``: there is none (its agents learn by trial and error)."""
+    raise ValueError(
+        "the control tasks have no scripted expert: train them with policy.demos=0 (the default of sac)"
+    )

@@ -60,12 +60,25 @@ CLOSED_LOOP = (
 # The open-loop pick-and-place tasks of Equivariant Q Learning in Spatial Action Spaces (Wang, Walters,
 # Platt, CoRL 2021) on the same gantry gripper (``equirobot_envs.open_loop``): one action per primitive.
 OPEN_LOOP = (("block_stacking_pick_place", "BlockStackingPickPlace", "", 10),)
-CATALOGUES = {"mimicgen": CATALOGUE, "closed_loop": CLOSED_LOOP, "open_loop": OPEN_LOOP}
+# Gymnasium's MuJoCo control tasks with a mirror symmetry and a flip-asymmetric actuator, for relaxed
+# equivariance (``equirobot_envs.flip_control``); their stock horizons.
+CONTROL = (
+    ("inverted_pendulum", "InvertedPendulum", "", 1000),
+    ("inverted_double_pendulum", "InvertedDoublePendulum", "", 1000),
+    ("reacher", "Reacher", "", 50),
+)
+CATALOGUES = {
+    "mimicgen": CATALOGUE,
+    "closed_loop": CLOSED_LOOP,
+    "open_loop": OPEN_LOOP,
+    "control": CONTROL,
+}
 """Task family (``equirobot_envs.features.FAMILIES``) -> its catalogue."""
 ENTRY_POINTS = {
     "mimicgen": "equirobot_envs.base:TaskEnv",
     "closed_loop": "equirobot_envs.closed_loop:ClosedLoopEnv",
     "open_loop": "equirobot_envs.open_loop:OpenLoopEnv",
+    "control": "equirobot_envs.flip_control:make_env",
 }
 
 # The twelve tasks of the MimicGen benchmark (Equivariant Diffusion Policy's evaluation suite).
@@ -182,6 +195,11 @@ class TaskSpec:
         return env_id(self.name, self.variant)
 
     @property
+    def reflections(self) -> Any:
+        """A control task's mirror symmetry (``equirobot_envs.flip_control.Reflections``); else ``None``."""
+        return getattr(self.scene_class, "reflections", None)
+
+    @property
     def family(self) -> str:
         return task_family(self.config_name)
 
@@ -212,7 +230,8 @@ def _find(name: str) -> tuple[str, tuple[str, str, str, int]] | None:
 def resolve_task(name: str) -> tuple[str, str, str, int]:
     """The catalogue entry of a config name or gymnasium id, without importing any task module.
 
-    Every catalogue is searched: :data:`CATALOGUE` (MimicGen), :data:`CLOSED_LOOP`, :data:`OPEN_LOOP`.
+    Every catalogue is searched: :data:`CATALOGUE` (MimicGen), :data:`CLOSED_LOOP`, :data:`OPEN_LOOP`,
+    :data:`CONTROL`.
     """
     found = _find(name)
     if found is not None:
@@ -224,7 +243,7 @@ def resolve_task(name: str) -> tuple[str, str, str, int]:
 
 
 def task_family(name: str) -> str:
-    """The family (``"mimicgen"``, ``"closed_loop"`` or ``"open_loop"``) of a task config name or id."""
+    """The family (``"mimicgen"``, ``"closed_loop"``, ``"open_loop"``, ``"control"``) of a task name or id."""
     resolve_task(name)  # raises with the list of valid tasks
     found = _find(name)
     assert found is not None
@@ -260,10 +279,16 @@ def open_loop_specs() -> dict[str, TaskSpec]:
     return _specs(OPEN_LOOP, "OPEN_LOOP")
 
 
+def control_specs() -> dict[str, TaskSpec]:
+    """The flip-asymmetric control tasks (:data:`CONTROL`) keyed by config name (``"reacher"``)."""
+    return _specs(CONTROL, "CONTROL")
+
+
 FAMILY_SPECS: dict[str, Callable[[], dict[str, TaskSpec]]] = {
     "mimicgen": task_specs,
     "closed_loop": closed_loop_specs,
     "open_loop": open_loop_specs,
+    "control": control_specs,
 }
 """Task family -> the function that builds its registry."""
 

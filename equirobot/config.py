@@ -384,6 +384,9 @@ class EvalConfig:
     """torch CPU threads per worker."""
     inference_steps: int = 0
     """Sampler steps per action chunk (0: the checkpoint's own setting)."""
+    obs_noise: float = 0.0
+    """Robustness test: the policy sees every float observation plus Gaussian noise of this standard
+    deviation (raw units); the env is not disturbed. 0: none."""
 
     def __post_init__(self) -> None:
         if bool(self.checkpoint) == bool(self.checkpoints):
@@ -393,7 +396,7 @@ class EvalConfig:
         check_ranges(
             self,
             positive=("episodes", "workers", "threads", "video_size"),
-            non_negative=("videos", "inference_steps"),
+            non_negative=("videos", "inference_steps", "obs_noise"),
         )
 
 

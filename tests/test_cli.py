@@ -22,6 +22,8 @@ def test_tasks_lists_every_task():
         assert task_id in result.stdout
     assert "equirobot/CoffeePreparation-D1-v0" in result.stdout
     assert "MimicGen benchmark: 12/12 tasks built" in result.stdout and "not built yet" not in result.stdout
+    for task_id in ("InvertedPendulum-v0", "InvertedDoublePendulum-v0", "Reacher-v0"):  # control tasks
+        assert f"equirobot/{task_id}" in result.stdout
 
 
 def test_rollout_reports_success_and_writes_videos(tmp_path):

@@ -146,3 +146,54 @@ def test_a_mimicgen_task_refuses_an_asymmetry():
         EnvConfig(task="stack_d1", asymmetry=0.1)
     with pytest.raises(ValueError, match="asymmetry must be in"):
         EnvConfig(task="block_pulling", asymmetry=-1.0)
+
+
+IDS = ("equirobot/InvertedPendulum-v0", "equirobot/InvertedDoublePendulum-v0", "equirobot/Reacher-v0")
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_the_gymnasium_ids_observe_the_state_and_scale_commands_to_the_stock_range(env_id):
+    env = gym.make(env_id, asymmetry=0.2)
+    task = env.unwrapped
+    obs, info = env.reset(seed=3)
+    assert (
+        set(obs) == {"joint_state"} and obs["joint_state"].shape == env.observation_space["joint_state"].shape
+    )
+    assert obs["joint_state"].shape == (len(task.state_reflection[0]),) and not info["is_success"]
+    assert env.action_space.shape == (len(task.action_reflection[0]),)
+    assert (
+        task.state_reflection == task.reflections.state and task.action_reflection == task.reflections.action
+    )
+    command = np.full(env.action_space.shape, 0.5)
+    env.step(command)
+    stock = task.command_high
+    applied = task.data.ctrl.copy()
+    expected = 0.5 * stock
+    expected[task.asymmetric_actuator] *= 1.2  # a positive command meets the stronger gain
+    np.testing.assert_allclose(applied, expected, rtol=1e-6)  # the stock range is float32
+    with pytest.raises(ValueError, match="not finite"):
+        env.step(np.full(env.action_space.shape, np.nan))
+    env.close()
+
+
+def test_success_is_judged_at_the_horizon_by_the_task_test():
+    from equirobot_envs.flip_control import FlipControlEnv
+
+    env = FlipControlEnv(InvertedPendulum(), horizon=3)
+    env.reset(seed=0)
+    flags = [env.step(np.zeros(1))[4]["is_success"] for _ in range(3)]
+    assert flags == [False, False, True]  # the pole stands for three steps: the episode's test passes
+    reacher = Reacher()
+    near, far = np.zeros(10), np.zeros(10)
+    near[-2:], far[-2:] = (0.01, 0.01), (0.03, 0.0)
+    assert reacher.succeeded(near) and not reacher.succeeded(far)
+    env.close()
+    reacher.close()
+
+
+def test_a_nonfinite_command_can_be_held_as_zero_torque():
+    env = gym.make("equirobot/InvertedPendulum-v0", nonfinite_action="hold")
+    env.reset(seed=0)
+    *_, info = env.step(np.array([np.inf]))
+    assert info["nonfinite_action"] and env.unwrapped.data.ctrl[0] == 0.0
+    env.close()

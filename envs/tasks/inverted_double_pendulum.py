@@ -16,7 +16,9 @@ from pathlib import Path
 
 from gymnasium.envs.mujoco import inverted_double_pendulum_v5
 
-from equirobot_envs.flip_control import FlipControl, Reflections
+from equirobot_envs.flip_control import FlipControl, Reflections, no_expert
+from equirobot_envs.geometry import Workspace
+from equirobot_envs.registry import TaskSpec
 
 # observation: x, sin q1, sin q2, cos q1, cos q2, dx, dq1, dq2, constraint force on the slider
 MIRROR = (-1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0)
@@ -30,3 +32,17 @@ class InvertedDoublePendulum(FlipControl, inverted_double_pendulum_v5.InvertedDo
         Path(inverted_double_pendulum_v5.__file__).parent / "assets" / "inverted_double_pendulum.xml"
     )
     patches = {'gravity="1e-5 0 -9.81"': 'gravity="0 0 -9.81"'}
+
+
+VARIANTS = (
+    TaskSpec(
+        name="InvertedDoublePendulum",
+        variant="",
+        scene_class=InvertedDoublePendulum,
+        horizon=1000,
+        objects={},
+        expert=no_expert,
+        workspace=Workspace((0.0, 0.0, 0.0)),
+        description="balance two linked poles on a cart for 1000 steps; the cart motor is flip-asymmetric",
+    ),
+)

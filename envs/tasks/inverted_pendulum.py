@@ -14,7 +14,9 @@ from pathlib import Path
 
 from gymnasium.envs.mujoco import inverted_pendulum_v5
 
-from equirobot_envs.flip_control import FlipControl, Reflections
+from equirobot_envs.flip_control import FlipControl, Reflections, no_expert
+from equirobot_envs.geometry import Workspace
+from equirobot_envs.registry import TaskSpec
 
 
 class InvertedPendulum(FlipControl, inverted_pendulum_v5.InvertedPendulumEnv):
@@ -23,3 +25,18 @@ class InvertedPendulum(FlipControl, inverted_pendulum_v5.InvertedPendulumEnv):
     reflections = Reflections("C2", state=((-1.0, -1.0, -1.0, -1.0),), action=((-1.0,),))
     stock_model = Path(inverted_pendulum_v5.__file__).parent / "assets" / "inverted_pendulum.xml"
     patches = {'fromto="0 0 0 0.001 0 0.6"': 'fromto="0 0 0 0 0 0.6"'}
+
+
+VARIANTS = (
+    TaskSpec(
+        name="InvertedPendulum",
+        variant="",
+        scene_class=InvertedPendulum,
+        horizon=1000,
+        objects={},
+        expert=no_expert,
+        workspace=Workspace((0.0, 0.0, 0.0)),
+        description="balance a pole on a cart for 1000 steps; the cart motor's gain is 1 + delta one way "
+        "and 1 - delta the other",
+    ),
+)

@@ -20,10 +20,13 @@ from __future__ import annotations
 import numpy as np
 from gymnasium.envs.mujoco import reacher_v5
 
-from equirobot_envs.flip_control import FlipControl, Reflections
+from equirobot_envs.flip_control import FlipControl, Reflections, no_expert
+from equirobot_envs.geometry import Workspace
+from equirobot_envs.registry import TaskSpec
 
 # observation: cos q0, cos q1, sin q0, sin q1, target x, target y, dq0, dq1, (fingertip - target) x, y
 MIRROR_Y = (1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0, -1.0, 1.0, -1.0)
+SUCCESS_DISTANCE = 0.02
 MIRROR_X = (-1.0, 1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0, -1.0, 1.0)
 
 
@@ -31,6 +34,10 @@ class Reacher(FlipControl, reacher_v5.ReacherEnv):
     """``Reacher-v5`` with an asymmetric shoulder motor; see the module docstring."""
 
     reflections = Reflections("D2", state=(MIRROR_Y, MIRROR_X), action=((-1.0, -1.0), (-1.0, -1.0)))
+
+    def succeeded(self, obs: np.ndarray) -> bool:
+        """The fingertip within 2 cm of the target (the last two observation entries are their offset)."""
+        return bool(np.linalg.norm(obs[-2:]) < SUCCESS_DISTANCE)
 
     def mirror_qpos(self, qpos: np.ndarray, generator: int) -> np.ndarray:
         q0, q1, tx, ty = qpos
@@ -43,3 +50,18 @@ class Reacher(FlipControl, reacher_v5.ReacherEnv):
         if generator == 0:
             return np.array([-d0, -d1, vx, -vy])
         return np.array([-d0, -d1, -vx, vy])
+
+
+VARIANTS = (
+    TaskSpec(
+        name="Reacher",
+        variant="",
+        scene_class=Reacher,
+        horizon=50,
+        objects={},
+        expert=no_expert,
+        workspace=Workspace((0.0, 0.0, 0.0)),
+        description="bring a two-link arm's fingertip to a target (success: within 2 cm at the end); the "
+        "shoulder motor is flip-asymmetric",
+    ),
+)

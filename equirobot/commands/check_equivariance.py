@@ -7,7 +7,8 @@ error over the group, and the subgroup it is exact on (grid inputs: the elements
 itself); small RL agents on the closed-loop heightmap: SAC's executed action and both critics, DQN's
 Q-map (the turned scene's map is the turned map) and its greedy action; and FCN on the open-loop
 workspace heightmap: its Q-map over pixels x yaws (turned, the yaw channels shifted) and its greedy
-pick.
+pick; and SAC on each control task's state (the task's own mirror group, C2 or D2), exact and relaxed
+(at initialisation, where it must be exact too): the executed commands and both critics.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from equirobot.config import CheckEquivarianceConfig
-from equirobot.data.inputs import DataSpec
+from equirobot.data.inputs import DataSpec, task_data_spec
 from equirobot.nn.catalog import catalog
 from equirobot.policies.checks import actor_critic_errors, exact_subgroup, part_errors, q_map_errors
 from equirobot.policies.diffusion.modeling import DiffusionPolicy
@@ -31,6 +32,7 @@ from equirobot.symmetry.group import SceneSymmetry
 from equirobot_envs.config import EnvConfig
 from equirobot_envs.features import CONTROL_MODES
 from equirobot_envs.geometry import axis_angle_to_mat, mat_to_rot6d
+from equirobot_envs.registry import control_specs
 
 POLICY_MODES = ("state", "point_cloud", "voxels", "heightmap", "rgb")
 CENTER = (0.1, -0.05)
@@ -160,6 +162,30 @@ def spatial_action_rows(sym: SceneSymmetry, tolerance: float) -> list[list[str]]
     ]
 
 
+def mirror_rows(tolerance: float) -> list[list[str]]:
+    """Rows of small SAC agents on every control task's state, in its group: exact and relaxed at init."""
+    rows = []
+    for name, task in control_specs().items():
+        spec = task_data_spec(task, EnvConfig(task=name))
+        for preset, banks in (("mirror_sac", 0), ("relaxed_mirror_sac", 2)):
+            torch.manual_seed(0)
+            policy = make_policy({"type": "sac", "hidden": 16, "features": 16, "group": "task",
+                                  "relaxed_banks": banks}, spec)  # fmt: skip
+            assert isinstance(policy, SACPolicy)
+            states = torch.randn(4, 1, spec.shapes["lowdim"][0])
+            for part, values in actor_critic_errors(policy, {"lowdim": states}).items():
+                rows.append(
+                    [
+                        policy.sym.name,
+                        f"{preset} ({name} state)",
+                        part,
+                        f"{max(values):.1e}",
+                        exact_subgroup(policy.sym, values, tolerance),
+                    ]
+                )
+    return rows
+
+
 def run(cfg: CheckEquivarianceConfig) -> bool:
     """Print the module table and the policy table; returns whether every module passed."""
     torch.set_num_threads(cfg.threads)
@@ -201,5 +227,7 @@ def run(cfg: CheckEquivarianceConfig) -> bool:
                 policies.add_row(*row)
             for row in spatial_action_rows(SceneSymmetry.from_name(name), cfg.tolerance):
                 policies.add_row(*row)
+        for row in mirror_rows(cfg.tolerance):
+            policies.add_row(*row)
         console.print(policies)
     return all_ok

@@ -36,6 +36,10 @@ FIELDS = (
     "ci_high",
     "best_periodic",
     "mean_steps",
+    "mean_return",
+    "return_ci_low",
+    "return_ci_high",
+    "obs_noise",
     "checkpoint",
     "status",
 )
@@ -102,7 +106,7 @@ def run(cfg: EvalConfig) -> list[dict]:
             try:
                 result = evaluate_checkpoint(
                     folder, task, cfg.episodes, cfg.workers, cfg.seed, videos, cfg.videos, cfg.video_size,
-                    cfg.threads, cfg.inference_steps,
+                    cfg.threads, cfg.inference_steps, cfg.obs_noise,
                 )  # fmt: skip
             except (
                 CheckpointError,
@@ -114,6 +118,7 @@ def run(cfg: EvalConfig) -> list[dict]:
                 record(_row(task, method, protocol, folder, status=f"failed: {cause}"))
                 continue
             low, high = result.interval
+            return_low, return_high = result.return_interval
             record(
                 _row(
                     task, method, protocol, folder,
@@ -124,6 +129,10 @@ def run(cfg: EvalConfig) -> list[dict]:
                     ci_high=round(high, 4),
                     best_periodic=max((e["success_rate"] for e in evaluations), default=""),
                     mean_steps=round(result.mean_steps, 1),
+                    mean_return=round(result.mean_return, 3),
+                    return_ci_low=round(return_low, 3),
+                    return_ci_high=round(return_high, 3),
+                    obs_noise=cfg.obs_noise,
                     status="ok",
                 )
             )  # fmt: skip
@@ -141,14 +150,17 @@ def _row(task: str, method: str, protocol: str, checkpoint, **values) -> dict:
     return {"task": task, "method": method, "protocol": protocol, "checkpoint": str(checkpoint), **values}
 
 
-COLUMNS = ("task", "method", "protocol", "success", "95% CI", "best periodic", "mean steps", "status")
+COLUMNS = (
+    "task", "method", "protocol", "success", "95% CI", "best periodic", "mean steps", "mean return (95% CI)",
+    "status",
+)  # fmt: skip
 
 
 def _cells(row: dict) -> list[str]:
     """One row's :data:`COLUMNS` as table cells."""
     head = [row["task"], row["method"], row["protocol"]]
     if row.get("status") != "ok":
-        return [*head, "", "", "", "", row["status"]]
+        return [*head, "", "", "", "", "", row["status"]]
     best = row["best_periodic"]
     return [
         *head,
@@ -156,6 +168,7 @@ def _cells(row: dict) -> list[str]:
         f"{row['ci_low']:.0%}-{row['ci_high']:.0%}",
         f"{best:.0%}" if best != "" else "",
         str(row["mean_steps"]),
+        f"{row['mean_return']:.2f} ({row['return_ci_low']:.2f} .. {row['return_ci_high']:.2f})",
         "ok",
     ]
 
@@ -170,7 +183,9 @@ def _write_files(run_dir: Path, rows: list[dict], cfg: EvalConfig) -> None:
         f"Success rate over {cfg.episodes} episodes per row "
         f"(seeds {cfg.seed}..{cfg.seed + cfg.episodes - 1}), "
         "EMA weights, 95% Wilson intervals. `last`: final checkpoint; `best`: the checkpoint with the best "
-        "periodic evaluation during training, re-evaluated; `best periodic`: that evaluation's own score.",
+        "periodic evaluation during training, re-evaluated; `best periodic`: that evaluation's own score. "
+        "Return: the sum of rewards, 95% normal interval of its mean"
+        + (f"; observations seen with Gaussian noise of std {cfg.obs_noise}." if cfg.obs_noise else "."),
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from equirobot.config import TasksConfig
-from equirobot_envs.registry import BENCHMARK, closed_loop_specs, open_loop_specs, task_specs
+from equirobot_envs.registry import BENCHMARK, closed_loop_specs, control_specs, open_loop_specs, task_specs
 
 
 def run(cfg: TasksConfig) -> None:
@@ -56,3 +56,15 @@ def run(cfg: TasksConfig) -> None:
                 spec.config_name, spec.env_id, str(spec.horizon), ", ".join(spec.objects), spec.description
             )
         console.print(family)
+    control = Table(
+        title="flip-asymmetric control tasks (relaxed equivariance): obs joint_state, control torque, "
+        "asymmetry=delta"
+    )
+    for column in ("config", "gymnasium id", "horizon", "group", "state signs per mirror", "description"):
+        control.add_column(column)
+    for spec in control_specs().values():
+        signs = " / ".join("".join("+" if v > 0 else "-" for v in s) for s in spec.reflections.state)
+        control.add_row(
+            spec.config_name, spec.env_id, str(spec.horizon), spec.reflections.group, signs, spec.description
+        )
+    console.print(control)

@@ -6,7 +6,8 @@ decision comes from ``equirobot_envs.features``:
 
 * ``lowdim``: the concatenated ``lowdim`` features (proprio always, ``object`` with the ``state`` mode),
   quaternions turned into rot6d; :func:`lowdim_layout` says how each part turns with the scene and
-  :func:`lowdim_norm` how it is normalised, both from the declared quantities;
+  :func:`lowdim_norm` how it is normalised, both from the declared quantities; a control task's
+  ``joint_state`` is its ``lowdim``, acted on by the task's mirrors (``DataSpec.reflections``);
 * every other policy-input feature under its own key: ``point_cloud`` (N, 6), ``voxels``
   (4, D, D, D) uint8, top-down views channel-first ``heightmap`` (1, H, W) and ``agentview_image``
   (3, H, W) uint8, and the wrist view ``robot0_eye_in_hand_image`` (3, H, W), which turns with the
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from equirobot.symmetry.representations import Layout, quantity_layout
+from equirobot.symmetry.representations import Layout, quantity_layout, sign_layout
 from equirobot_envs.features import (
     CONTROL_MODES,
     POSE_CHANNELS,
@@ -54,41 +55,82 @@ class DataSpec:
     """Objects whose poses the ``object`` feature holds (0 unless ``state`` is a mode)."""
     center_xy: list[float]
     """The symmetry axis (the task's workspace centre), world frame."""
+    reflections: dict | None = None
+    """A control task's mirrors (``equirobot_envs.flip_control.Reflections.to_dict``: group and sign
+    vectors of the state and the motor commands); ``None`` for the scene tasks."""
 
     def __post_init__(self) -> None:
         control_mode(self.control)
         mode_features(self.modes)  # raises on unknown modes
+        reflected = any(f.group_action == "reflected" for f in mode_features(self.modes))
+        if reflected != (self.reflections is not None):
+            raise ValueError(
+                f"data spec: modes {self.modes} need reflections exactly when a control task's state is "
+                f"observed, got reflections={self.reflections}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @property
     def action_dim(self) -> int:
+        if self.reflections is not None:
+            return len(self.reflections["action"][0])
         return CONTROL_MODES[self.control].dim
 
     def lowdim_features(self) -> tuple[Feature, ...]:
-        return tuple(f for f in mode_features(self.modes) if f.group_action == "lowdim")
+        """The features concatenated into ``lowdim`` (a control task's state is one)."""
+        return tuple(f for f in mode_features(self.modes) if f.group_action in ("lowdim", "reflected"))
 
     def scene_features(self) -> tuple[Feature, ...]:
         """The policy inputs besides ``lowdim``, in declaration order."""
-        return tuple(f for f in mode_features(self.modes) if f.is_policy_input and f.group_action != "lowdim")
+        lowdim = self.lowdim_features()
+        return tuple(f for f in mode_features(self.modes) if f.is_policy_input and f not in lowdim)
 
     @classmethod
     def from_features(
-        cls, modes: list[str], control: str, settings, n_objects: int, center_xy: list[float]
+        cls,
+        modes: list[str],
+        control: str,
+        settings,
+        n_objects: int,
+        center_xy: list[float],
+        reflections: dict | None = None,
     ) -> DataSpec:
         """The spec of data with these modes, its input shapes read off the feature declarations.
 
-        ``settings`` has the size fields of ``EnvConfig`` (``image_size``, ``n_points``, ...).
+        ``settings`` has the size fields of ``EnvConfig`` (``image_size``, ``n_points``, ...); a control
+        task's state has the size of its ``reflections``' sign vectors.
         """
         features = mode_features(modes)
-        blank = {f.key: np.zeros(f.shape(settings, n_objects), dtype=f.dtype) for f in features}
+        blank = {
+            f.key: np.zeros(
+                (len(reflections["state"][0]),)
+                if f.group_action == "reflected" and reflections
+                else f.shape(settings, n_objects),
+                dtype=f.dtype,
+            )
+            for f in features
+        }
         if "object" in blank:  # valid rotations: identity quaternions
             blank["object"] = np.tile([0, 0, 0, 0, 0, 0, 1], n_objects).astype(np.float32)
-        blank["robot0_eef_quat"] = np.array([0, 0, 0, 1], dtype=np.float32)
-        spec = cls(list(modes), control, {}, n_objects, list(center_xy))
+        if "robot0_eef_quat" in blank:
+            blank["robot0_eef_quat"] = np.array([0, 0, 0, 1], dtype=np.float32)
+        spec = cls(list(modes), control, {}, n_objects, list(center_xy), reflections)
         spec.shapes = {k: list(v.shape) for k, v in policy_inputs(blank, spec).items()}
         return spec
+
+
+def task_data_spec(task, env) -> DataSpec:
+    """The spec of what a task (a ``TaskSpec``) gives with settings ``env`` (an ``EnvConfig``).
+
+    Shapes come from the feature declarations, objects and symmetry axis from the task, and a control
+    task's mirrors from its ``reflections``.
+    """
+    n_objects = len(task.objects) if "object" in {f.key for f in mode_features(env.obs)} else 0
+    center = [float(c) for c in task.workspace.center[:2]]
+    reflections = task.reflections.to_dict() if task.reflections is not None else None
+    return DataSpec.from_features(list(env.obs), env.control, env, n_objects, center, reflections)
 
 
 def _feature_quantities(f: Feature, n_objects: int) -> tuple[str, ...]:
@@ -101,13 +143,18 @@ def _feature_quantities(f: Feature, n_objects: int) -> tuple[str, ...]:
 
 
 def lowdim_quantities(spec: DataSpec) -> tuple[str, ...]:
-    """The quantities of ``lowdim`` as the policy sees them (quaternions as rot6d)."""
+    """The quantities of ``lowdim`` as the policy sees them (quaternions as rot6d).
+
+    None for a control task's state, on which its mirrors act by sign vectors.
+    """
     raw = [q for f in spec.lowdim_features() for q in _feature_quantities(f, spec.n_objects)]
     return tuple(POLICY_QUANTITY.get(q, q) for q in raw)
 
 
 def lowdim_layout(spec: DataSpec) -> Layout:
-    """How ``lowdim`` transforms under the scene group."""
+    """How ``lowdim`` transforms under the scene group (a control task's: under its mirrors)."""
+    if spec.reflections is not None:
+        return sign_layout(LOWDIM, spec.reflections["state"])
     return quantity_layout(LOWDIM, lowdim_quantities(spec))
 
 
@@ -117,17 +164,23 @@ def norm_spec(quantities: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
 
 
 def lowdim_norm(spec: DataSpec) -> tuple[tuple[str, int], ...]:
-    """Normalisation kinds of ``lowdim``'s channels."""
+    """Normalisation kinds of ``lowdim``'s channels (a control task's state: left as is, as mirrors need)."""
+    if spec.reflections is not None:
+        return (("identity", len(spec.reflections["state"][0])),)
     return norm_spec(lowdim_quantities(spec))
 
 
 def action_layout(spec: DataSpec) -> Layout:
-    """How the actions transform under the scene group."""
+    """How the actions transform under the scene group (a control task's: under its mirrors)."""
+    if spec.reflections is not None:
+        return sign_layout(f"{spec.control}_action", spec.reflections["action"])
     return quantity_layout(f"{spec.control}_action", CONTROL_MODES[spec.control].quantities)
 
 
 def action_norm(spec: DataSpec) -> tuple[tuple[str, int], ...]:
-    """Normalisation kinds of the action channels."""
+    """Normalisation kinds of the action channels (a control task's commands are in [-1, 1] already)."""
+    if spec.reflections is not None:
+        return (("identity", spec.action_dim),)
     return norm_spec(CONTROL_MODES[spec.control].quantities)
 
 

@@ -57,6 +57,8 @@ class EpisodeResult:
     success: bool
     steps: int
     video: str | None = None
+    episode_return: float = 0.0
+    """The sum of the episode's rewards."""
 
 
 @dataclass
@@ -260,39 +262,58 @@ class RolloutEngine:
         seeds: Sequence[int],
         videos: dict[int, str] | None = None,
         on_episode: Callable[[EpisodeResult], None] | None = None,
+        obs_noise: float = 0.0,
+        noise_keys: Sequence[str] = (),
     ) -> list[EpisodeResult]:
         """Episodes of ``policy`` on ``seeds``, stepping every worker in lockstep (see the module docstring).
 
         Env i's row of the stacked observation is always row i: a worker whose seeds are used up keeps
-        its last observation in the batch and its actions are dropped.
+        its last observation in the batch and its actions are dropped. With ``obs_noise`` the policy
+        sees the observations ``noise_keys`` plus Gaussian noise of that standard deviation (raw units),
+        drawn from a generator seeded by the episode's seed; the env itself is not disturbed.
         """
         videos, pending = videos or {}, list(seeds)
         n = min(self.workers, len(pending))
         seed_of: dict[int, int] = {}
         steps: dict[int, int] = {}
         success: dict[int, bool] = {}
+        returns: dict[int, float] = {}
+        noise: dict[int, np.random.Generator] = {}
         obs: list[dict[str, np.ndarray]] = [{} for _ in range(n)]
         results: list[EpisodeResult] = []
         policy.reset()
 
         def start(i: int) -> None:
             seed = pending.pop(0)
-            seed_of[i], steps[i], success[i] = seed, 0, False
+            seed_of[i], steps[i], success[i], returns[i] = seed, 0, False, 0.0
+            noise[i] = np.random.default_rng([seed, 7])
             obs[i] = self.reset_env(i, seed, videos.get(seed))
             policy.reset([i], [seed])
+
+        def seen(i: int) -> dict[str, np.ndarray]:
+            if not obs_noise:
+                return obs[i]
+            noisy = {
+                k: obs[i][k] + obs_noise * noise[i].standard_normal(np.shape(obs[i][k])) for k in noise_keys
+            }
+            return {**obs[i], **{k: v.astype(obs[i][k].dtype) for k, v in noisy.items()}}
 
         for i in range(n):
             start(i)
         running = set(range(n))
         while running:
-            stacked = {k: np.stack([o[k] for o in obs]) for k in obs[0]}
+            views = [seen(i) for i in range(n)]
+            stacked = {k: np.stack([o[k] for o in views]) for k in views[0]}
             actions = policy.select_action(stacked)
             for i, step in self.step_envs(actions, sorted(running)).items():
                 obs[i] = step.obs
                 steps[i] += 1
                 success[i] = success[i] or step.success
+                returns[i] += step.reward
                 if step.done:
-                    result = EpisodeResult(seed_of[i], success[i], steps[i], videos.get(seed_of[i]))
+                    result = EpisodeResult(
+                        seed_of[i], success[i], steps[i], videos.get(seed_of[i]), returns[i]
+                    )
                     results.append(result)
                     if on_episode is not None:
                         on_episode(result)

@@ -12,10 +12,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
-from equirobot.data.inputs import DataSpec
+from equirobot.data.inputs import task_data_spec
 from equirobot.evaluation.engine import RolloutEngine
 from equirobot.policies.checkpoint import CheckpointError, load_policy, read_config
 from equirobot_envs.config import EnvConfig
@@ -39,6 +40,15 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def mean_interval(values: list[float], z: float = 1.96) -> tuple[float, float]:
+    """95% interval of a mean, normal approximation (a single value: the value itself)."""
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) < 2:
+        return (float(x[0]), float(x[0])) if len(x) else (float("nan"), float("nan"))
+    half = z * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean() - half), float(x.mean() + half)
+
+
 @dataclass
 class TaskResult:
     """Outcome of evaluating one checkpoint on one task."""
@@ -49,6 +59,10 @@ class TaskResult:
     episodes: int
     mean_steps: float
     videos: list[str] = field(default_factory=list)
+    returns: list[float] = field(default_factory=list)
+    """Each episode's return, in seed order."""
+    obs_noise: float = 0.0
+    """The standard deviation of the Gaussian noise the policy's observations carried."""
 
     @property
     def rate(self) -> float:
@@ -57,6 +71,15 @@ class TaskResult:
     @property
     def interval(self) -> tuple[float, float]:
         return wilson_interval(self.successes, self.episodes)
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.returns)) if self.returns else float("nan")
+
+    @property
+    def return_interval(self) -> tuple[float, float]:
+        """95% interval of the mean return (normal approximation over the episodes)."""
+        return mean_interval(self.returns)
 
 
 def evaluate_checkpoint(
@@ -70,8 +93,15 @@ def evaluate_checkpoint(
     video_size: int = 192,
     threads: int = 1,
     inference_steps: int = 0,
+    obs_noise: float = 0.0,
 ) -> TaskResult:
-    """Roll out a checkpoint's policy for ``episodes`` seeds on ``task`` (default: its training task)."""
+    """Roll out a checkpoint's policy for ``episodes`` seeds on ``task`` (default: its training task).
+
+    ``obs_noise``: the standard deviation of Gaussian noise added to every float observation the policy
+    reads (raw units: metres, radians, rad/s), as a test of robustness; the env is not disturbed.
+    """
+    if not (math.isfinite(obs_noise) and obs_noise >= 0):
+        raise ValueError(f"obs_noise must be a finite standard deviation >= 0, got {obs_noise}")
     config = read_config(checkpoint)
     task = task or config["task"]
     env = EnvConfig.from_kwargs(task, config["env"])
@@ -81,12 +111,15 @@ def evaluate_checkpoint(
     } if video_dir else {}  # fmt: skip
     overrides = {"inference_steps": inference_steps} if inference_steps else {}
     policy = load_policy(checkpoint, overrides=overrides)
-    spec = get_task(task)
-    n_objects = len(spec.objects) if "object" in {f.key for f in mode_features(env.obs)} else 0
-    offered = DataSpec.from_features(env.obs, env.control, env, n_objects, list(spec.workspace.center[:2]))
+    offered = task_data_spec(get_task(task), env)
     if offered.shapes != policy.spec.shapes:  # refused before any rollout
         raise CheckpointError(
             f"{checkpoint}: the policy takes inputs {policy.spec.shapes}, task {task} gives {offered.shapes}"
+        )
+    if offered.reflections != policy.spec.reflections:
+        raise CheckpointError(
+            f"{checkpoint}: the policy was built for mirrors {policy.spec.reflections}, task {task} has "
+            f"{offered.reflections}"
         )
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -103,7 +136,12 @@ def evaluate_checkpoint(
             get_task(task).env_id, env.env_kwargs(), min(workers, episodes),
             render_size=video_size if videos_of else None,
         ) as engine:  # fmt: skip
-            outcomes = engine.run_policy(policy, [seed + i for i in range(episodes)], videos_of, tick)
+            noise_keys = [
+                f.key for f in mode_features(policy.spec.modes) if f.is_policy_input and f.dtype == "float32"
+            ]
+            outcomes = engine.run_policy(
+                policy, [seed + i for i in range(episodes)], videos_of, tick, obs_noise, noise_keys
+            )
     finally:
         torch.set_num_threads(previous_threads)
         progress.close()
@@ -114,4 +152,6 @@ def evaluate_checkpoint(
         episodes=len(outcomes),
         mean_steps=sum(o.steps for o in outcomes) / len(outcomes),
         videos=list(videos_of.values()),
+        returns=[o.episode_return for o in outcomes],
+        obs_noise=obs_noise,
     )

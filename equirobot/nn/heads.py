@@ -9,6 +9,7 @@ from torch import nn
 from equirobot.nn.fields import fiber, layout_type, regular, trivial
 from equirobot.nn.grid_encoders import conv_pool_stages, to_escnn_grid
 from equirobot.nn.mlp import EquivariantMLP
+from equirobot.nn.relaxed import RelaxedMLP
 from equirobot.symmetry.group import SceneSymmetry
 from equirobot.symmetry.representations import Layout
 
@@ -24,6 +25,15 @@ SAC_ACTION = Layout(
 """The top-down action of SO(2)-equivariant SAC: [gripper, dx, dy, dz, dtheta], world frame."""
 
 
+def make_mlp(
+    in_type: enn.FieldType, hidden_fields: tuple[int, ...], out_type: enn.FieldType, relaxed_banks: int = 0
+) -> nn.Module:
+    """An exactly equivariant MLP (``relaxed_banks=0``) or its relaxed version with that many banks."""
+    if relaxed_banks:
+        return RelaxedMLP(in_type, hidden_fields, out_type, relaxed_banks)
+    return EquivariantMLP(in_type, hidden_fields, out_type)
+
+
 def group_pool(x: torch.Tensor, order: int) -> torch.Tensor:
     """(B, F |G|) regular fields -> (B, F) invariants: max over each field's group axis."""
     return x.unflatten(-1, (-1, order)).amax(-1)
@@ -32,17 +42,25 @@ def group_pool(x: torch.Tensor, order: int) -> torch.Tensor:
 class InvariantCritic(nn.Module):
     """Q(obs, action): equivariant MLP on [obs features, action] to regular fields, group pooling, MLP.
 
-    Rotating the observation and the action together leaves Q unchanged (exactly).
+    Rotating the observation and the action together leaves Q unchanged (exactly); with
+    ``relaxed_banks`` the MLP before the pooling is relaxed (:class:`~equirobot.nn.relaxed.RelaxedMLP`),
+    invariant at initialisation only.
     """
 
     def __init__(
-        self, sym: SceneSymmetry, obs_type: enn.FieldType, action_layout: Layout, hidden_fields: int = 64
+        self,
+        sym: SceneSymmetry,
+        obs_type: enn.FieldType,
+        action_layout: Layout,
+        hidden_fields: int = 64,
+        relaxed_banks: int = 0,
     ):
         super().__init__()
         self.order = sym.group.order()
         self.action_layout = action_layout
         self.in_type = obs_type + layout_type(sym, action_layout)
-        self.mlp = EquivariantMLP(self.in_type, (hidden_fields,), regular(fiber(sym), hidden_fields))
+        hidden_type = regular(fiber(sym), hidden_fields)
+        self.mlp = make_mlp(self.in_type, (hidden_fields,), hidden_type, relaxed_banks)
         self.out = nn.Sequential(
             nn.ReLU(), nn.Linear(hidden_fields, hidden_fields), nn.ReLU(), nn.Linear(hidden_fields, 1)
         )
@@ -58,17 +76,23 @@ class EquivariantGaussianActor(nn.Module):
 
     The mean follows the action layout (dxy as rho_1, the rest by their kinds). The log-std is one
     invariant per part, shared by a vector's two components, so the distribution itself is equivariant.
+    With ``relaxed_banks`` the MLP is relaxed, equivariant at initialisation only.
     """
 
     def __init__(
-        self, sym: SceneSymmetry, obs_type: enn.FieldType, action_layout: Layout, hidden_fields: int = 64
+        self,
+        sym: SceneSymmetry,
+        obs_type: enn.FieldType,
+        action_layout: Layout,
+        hidden_fields: int = 64,
+        relaxed_banks: int = 0,
     ):
         super().__init__()
         self.action_layout = action_layout
         self.n_parts = len(action_layout.parts)
         space = fiber(sym)
         out_type = layout_type(sym, action_layout) + trivial(space, self.n_parts)
-        self.mlp = EquivariantMLP(obs_type, (hidden_fields, hidden_fields), out_type)
+        self.mlp = make_mlp(obs_type, (hidden_fields, hidden_fields), out_type, relaxed_banks)
         self.mean_size = action_layout.size
         # Which log-std part each channel of the action (in field order) uses.
         self.register_buffer(

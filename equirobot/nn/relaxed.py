@@ -12,6 +12,8 @@ symmetric solution, and a ``symmetry_breaking()`` that reports how far it has mo
   ``sum_l w_l(x) (K_l * f)(x)``; exact when the weights are constant over the image.
 * :class:`RelaxedLinear`: an equivariant linear map plus an unconstrained one that starts at zero (a
   residual pathway), for MLP heads of any field types.
+* :class:`RelaxedMLP`: :class:`~equirobot.nn.mlp.EquivariantMLP`'s architecture built from them (the
+  relaxed actors and critics of reinforcement learning).
 """
 
 from __future__ import annotations
@@ -81,6 +83,16 @@ class RelaxedGroupConv1d(nn.Module):
         )
 
 
+class RelaxedGroupLinear(RelaxedGroupConv1d):
+    """A relaxed group-linear layer on (B, C |G|) vectors: :class:`RelaxedGroupConv1d` with one tap."""
+
+    def __init__(self, in_type: enn.FieldType, out_type: enn.FieldType, banks: int = 2):
+        super().__init__(in_type, out_type, 1, banks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x[..., None])[..., 0]
+
+
 class RelaxedSteerableConv2d(nn.Module):
     """Relaxed steerable convolution on a fixed-size image: ``sum_l w_l(x) (K_l * f)(x)``.
 
@@ -136,6 +148,41 @@ class RelaxedLinear(nn.Module):
         """|W_free| / |W_equivariant| (Frobenius norms of the two maps)."""
         eq = self.equivariant.export().weight
         return float((self.free.weight.norm() / eq.norm().clamp_min(1e-12)).detach())
+
+
+class RelaxedMLP(nn.Module):
+    """in_type -> [regular hidden fields, ReLU] x L -> out_type, exactly equivariant at initialisation.
+
+    Regular -> regular layers are :class:`RelaxedGroupLinear` (group-element-dependent weights over
+    ``banks`` filter banks), the others (from the input type, to the output type) :class:`RelaxedLinear`.
+    """
+
+    def __init__(
+        self, in_type: enn.FieldType, hidden_fields: tuple[int, ...], out_type: enn.FieldType, banks: int = 2
+    ):
+        super().__init__()
+        if banks < 1:
+            raise ValueError(f"relaxed layers need at least one filter bank, got {banks}")
+        self.in_type, self.out_type = in_type, out_type
+        layers: list[nn.Module] = []
+        t = in_type
+        for h in hidden_fields:
+            nxt = enn.FieldType(in_type.gspace, h * [in_type.gspace.regular_repr])
+            layers += [_relaxed_linear(t, nxt, banks), nn.ReLU()]
+            t = nxt
+        layers.append(_relaxed_linear(t, out_type, banks))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_type.size:
+            raise ValueError(f"expected {self.in_type.size} channels ({self.in_type}), got {x.shape[-1]}")
+        return self.net(x)
+
+
+def _relaxed_linear(in_type: enn.FieldType, out_type: enn.FieldType, banks: int) -> nn.Module:
+    if is_regular(in_type) and is_regular(out_type):
+        return RelaxedGroupLinear(in_type, out_type, banks)
+    return RelaxedLinear(in_type, out_type)
 
 
 def relaxed_layers(module: nn.Module) -> list[RelaxedGroupConv1d | RelaxedSteerableConv2d | RelaxedLinear]:

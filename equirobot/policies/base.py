@@ -39,6 +39,9 @@ from equirobot.data.normalizer import Normalizer
 from equirobot.symmetry.group import SceneSymmetry
 from equirobot_envs.features import mode_features
 
+TASK_GROUP = "task"
+"""``policy.group`` value for the group a control task declares (C2 or D2)."""
+
 Batch = dict[str, Any]
 """``{"obs": {input: (B, n_obs, ...)}, "action": (B, horizon, A)}`` tensors (offline source)."""
 
@@ -52,7 +55,9 @@ class PolicyConfig:
     name: str = ""
     """Label in logs and result tables (a preset's name); empty: the type."""
     group: str = "C8"
-    """Symmetry group of the networks: C<N> or D<N>; C1 means no symmetry constraint."""
+    """Symmetry group of the networks: C<N> or D<N>; C1 means no symmetry constraint. On a control task
+    (``equirobot_envs.flip_control``): C1, C2 (its first mirror), D2 (both mirrors of a D2 task) or
+    ``task``, the group the task declares."""
     horizon: int = 16
     """Actions predicted per chunk."""
     n_obs_steps: int = 2
@@ -67,7 +72,8 @@ class PolicyConfig:
     def __post_init__(self) -> None:
         if not self.name:
             self.name = self.type
-        SceneSymmetry.from_name(self.group)  # raises on a malformed group name
+        if self.group != TASK_GROUP:
+            SceneSymmetry.from_name(self.group)  # raises on a malformed group name
         if (
             min(self.n_obs_steps, self.n_action_steps) < 1
             or self.n_obs_steps + self.n_action_steps - 1 > self.horizon
@@ -88,6 +94,27 @@ class PolicyConfig:
     def fields(self, channels: int, order: int) -> int:
         """A width in channels, times ``width``, as regular fields of a group of this order (at least 1)."""
         return max(1, self.scaled(channels) // order)
+
+
+def resolve_group(group: str, spec: DataSpec) -> str:
+    """The network group a policy config asks for, checked against the data's symmetry.
+
+    A control task (``spec.reflections``) takes C1, C2 (its first mirror) or its own group (``task``);
+    ``task`` is refused for the scene tasks, whose group is the method's choice.
+    """
+    if spec.reflections is None:
+        if group == TASK_GROUP:
+            raise ValueError(
+                "policy.group=task is for the control tasks, which declare their mirrors; a scene task "
+                "takes C<N> or D<N> (e.g. C8)"
+            )
+        return group
+    declared = spec.reflections["group"]
+    allowed = sorted({"C1", "C2", declared})
+    resolved = declared if group == TASK_GROUP else group
+    if resolved not in allowed:
+        raise ValueError(f"policy.group={group}: this control task's group is {declared}; valid: {allowed}")
+    return resolved
 
 
 @dataclass
@@ -142,7 +169,7 @@ class Policy(nn.Module):
                 f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(config).__name__}"
             )
         self.config, self.spec = config, spec
-        self.sym = SceneSymmetry.from_name(config.group)
+        self.sym = SceneSymmetry.from_name(resolve_group(config.group, spec))
         self.n_obs, self.n_action, self.horizon = config.n_obs_steps, config.n_action_steps, config.horizon
         # Fitted statistics for lowdim, actions and point clouds (positions); grids are scaled as declared.
         self._clouds = [f.key for f in spec.scene_features() if f.group_action == "point_cloud"]
@@ -185,6 +212,18 @@ class Policy(nn.Module):
     def optimized_parameters(self, optimizer: str) -> list[nn.Parameter]:
         """The parameters ``optimizer`` steps (default: all)."""
         return [p for p in self.parameters() if p.requires_grad]
+
+    def diagnostics(self) -> dict[str, float]:
+        """Numbers about the model itself that the trainer logs beside the losses (default: none)."""
+        return {}
+
+    def symmetry_report(self, obs: dict[str, torch.Tensor]) -> dict:
+        """What the trainer writes to ``symmetry_report.json`` after training.
+
+        ``obs``: policy inputs of states the run saw. Default: nothing; SAC reports the symmetry its
+        relaxed layers learned and, on a control task, the read-out of its actor.
+        """
+        return {}
 
     def update(self, batch: Batch, step: TrainStep, generator: torch.Generator | None = None) -> dict:
         """One optimisation step; returns metrics to log. Default: the loss of ``forward``, one optimiser."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from equirobot.data.inputs import LOWDIM, lowdim_quantities
+from equirobot.data.inputs import LOWDIM, action_layout, lowdim_layout, lowdim_quantities
 from equirobot.policies.diffusion.modeling import DiffusionPolicy
 from equirobot.policies.q_learning import QLearningPolicy
 from equirobot.policies.sac.modeling import SACPolicy
@@ -33,8 +33,13 @@ SCENE_ACTIONS = {
 def act_on_inputs(
     policy: DiffusionPolicy | SACPolicy | QLearningPolicy, g, inputs: dict[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
-    """Policy inputs ``{key: (B, n_obs, ...)}`` (raw units) of a scene turned by ``g``."""
+    """Policy inputs ``{key: (B, n_obs, ...)}`` (raw units) of a scene turned by ``g``.
+
+    A control task's state is mirrored by its sign vectors instead.
+    """
     spec, sym = policy.spec, policy.sym
+    if spec.reflections is not None:
+        return {LOWDIM: T.act_on_layout(sym, g, inputs[LOWDIM], lowdim_layout(spec))}
     center = (*spec.center_xy, 0.0)
     out = {LOWDIM: T.act_on_quantities(sym, g, inputs[LOWDIM], lowdim_quantities(spec), center)}
     for feature in spec.scene_features():
@@ -74,18 +79,25 @@ def part_errors(policy: DiffusionPolicy, inputs: dict[str, torch.Tensor], noise:
 def actor_critic_errors(policy: SACPolicy, inputs: dict[str, torch.Tensor]) -> dict:
     """{part: [relative error per group element]} of an actor-critic.
 
-    ``actor``: the action it executes (eval mode: the squashed mean) against the turned action;
-    ``critics``: both critics' values of the turned scene and action against the values before.
+    ``actor``: the action it executes (eval mode: the squashed mean) against the turned action (a
+    control task's: the mirrored commands); ``critics``: both critics' values of the turned scene and
+    action against the values before.
     """
     policy.eval()
     sym, quantities = policy.sym, CONTROL_MODES[policy.spec.control].quantities
+
+    def turn_action(g, action: torch.Tensor) -> torch.Tensor:
+        if policy.spec.reflections is not None:
+            return T.act_on_layout(sym, g, action, action_layout(policy.spec))
+        return T.act_on_quantities(sym, g, action, quantities, (0.0, 0.0, 0.0))  # displacements
+
     generators = [torch.Generator() for _ in range(len(inputs[LOWDIM]))]
     action = policy.predict_chunk(inputs, generators)[:, 0]
     q = policy.q_values(policy.critic_encoder(policy.image({k: v[:, -1] for k, v in inputs.items()})), action)
     errors: dict[str, list[float]] = {"actor": [], "critics": []}
     for g in sym.elements:
         turned = act_on_inputs(policy, g, inputs)
-        expected = T.act_on_quantities(sym, g, action, quantities, (0.0, 0.0, 0.0))  # displacements
+        expected = turn_action(g, action)
         errors["actor"].append(_relative(policy.predict_chunk(turned, generators)[:, 0], expected))
         image = policy.image({k: v[:, -1] for k, v in turned.items()})
         errors["critics"].append(_relative(policy.q_values(policy.critic_encoder(image), expected), q))

@@ -19,12 +19,15 @@ class SceneSymmetry:
 
     The reflection of D_N mirrors y (the plane y = 0 through the axis), following escnn's
     ``flipRot2dOnR2`` convention: element (f, k) acts on the plane as ``rot(2pi k / N) @ diag(1, -1)^f``.
+
+    C2 and D2 also serve the control tasks (``equirobot_envs.flip_control``), abstractly: generator k of
+    :meth:`mirror_generators` acts as the task's mirror k, by the task's sign vectors.
     """
 
     def __init__(self, order: int = 8, flips: bool = False):
-        if order < 1 or (flips and order < 3):
+        if order < 1 or (flips and order < 2):
             raise ValueError(
-                f"group order must be >= 1 for C_N and >= 3 for D_N, got {order} (flips={flips})"
+                f"group order must be >= 1 for C_N and >= 2 for D_N, got {order} (flips={flips})"
             )
         self.order, self.flips = order, flips
 
@@ -64,9 +67,12 @@ class SceneSymmetry:
     def vector_irrep(self):
         """The 2-D representation by which horizontal vectors (x, y) transform.
 
-        Irreducible for C_N with N >= 3 and D_N with N >= 3; C1 (no symmetry: the plain baseline) and C2
-        (rotation by pi acts as -1 on both axes) split it into two 1-D representations.
+        Irreducible for C_N with N >= 3 and D_N with N >= 3; C1 (no symmetry: the plain baseline), C2
+        (rotation by pi acts as -1 on both axes) and D2 (x: irrep (0, 1), y: irrep (1, 1)) split it into
+        two 1-D representations.
         """
+        if self.flips and self.order == 2:
+            return directsum([self.group.irrep(0, 1), self.group.irrep(1, 1)], name="vector_D2")
         if self.flips:
             return self.group.irrep(1, 1)
         if self.order <= 2:
@@ -95,3 +101,17 @@ class SceneSymmetry:
 
     def is_reflection(self, g: GroupElement) -> bool:
         return bool(np.linalg.det(self.planar_matrix(g)) < 0)
+
+    def mirror_generators(self) -> list[GroupElement]:
+        """The generators a control task's mirrors map to.
+
+        None for C1, the half turn for C2, and for D2 the mirror of y, (1, 0), and the mirror of x,
+        (1, 1), whose product is the half turn.
+        """
+        if self.name == "C1":
+            return []
+        if self.name == "C2":
+            return [self.elements[1]]
+        if self.name == "D2":
+            return [self.group.element((1, 0)), self.group.element((1, 1))]
+        raise ValueError(f"{self.name} is not a mirror group: the control tasks take C1, C2 or D2")

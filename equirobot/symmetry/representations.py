@@ -4,8 +4,11 @@ A :class:`Layout` names the parts of a flat vector (an action, a proprio vector)
 part: ``scalar`` (unchanged: z, gripper), ``vector`` (a horizontal 2-D vector: x y, each rot6d column
 pair), ``mirrored_vector`` (a 2-D vector that a reflection also negates: rot6d's middle column, the
 horizontal part of an axis-angle) and ``pseudo_scalar`` (negated by reflections: the vertical part of
-an axis-angle). For C_N the mirrored kinds equal the plain ones. ``field_type`` turns a layout into an
-escnn ``FieldType`` plus the permutation from the layout's channel order to the field's.
+an axis-angle). For C_N the mirrored kinds equal the plain ones. A control task's state and motor
+commands are ``signs:<pattern>`` channels, one sign per mirror of the task (``signs:-+``: negated by the
+first mirror, kept by the second), which the group's ``mirror_generators`` carry: its 1-D irrep with
+those values (a subgroup reads the first signs: C2 the first mirror, C1 none). ``field_type`` turns a
+layout into an escnn ``FieldType`` plus the permutation from the layout's channel order to the field's.
 """
 
 from __future__ import annotations
@@ -20,10 +23,32 @@ from equirobot.symmetry.group import SceneSymmetry
 from equirobot_envs.features import CONTROL_MODES
 
 KINDS = ("scalar", "pseudo_scalar", "vector", "mirrored_vector")
+SIGNS = "signs:"
+
+
+def sign_representation(sym: SceneSymmetry, pattern: str) -> Representation:
+    """The 1-D irrep of a mirror group whose value on generator k is the k-th sign of ``pattern``."""
+    generators = sym.mirror_generators()
+    signs = [1.0 if c == "+" else -1.0 for c in pattern[: len(generators)]]
+    for irrep in sym.group.irreps():
+        if irrep.size == 1 and all(
+            float(irrep(g)[0, 0]) == s for g, s in zip(generators, signs, strict=True)
+        ):
+            return irrep
+    raise ValueError(f"{sym.name} has no 1-D irrep with signs {pattern!r}")  # not for C1, C2, D2
+
+
+def sign_layout(name: str, signs: tuple[tuple[float, ...], ...] | list[list[float]]) -> Layout:
+    """Channels that the task's mirrors negate by ``signs`` (per mirror, one sign per channel)."""
+    size = len(signs[0]) if len(signs) else 0
+    patterns = ["".join("+" if mirror[i] > 0 else "-" for mirror in signs) for i in range(size)]
+    return Layout(name, tuple((f"{name}_{i}", (i,), SIGNS + p) for i, p in enumerate(patterns)))
 
 
 def representation(sym: SceneSymmetry, kind: str) -> Representation:
     """The escnn representation of one part kind."""
+    if kind.startswith(SIGNS):
+        return sign_representation(sym, kind.removeprefix(SIGNS))
     if kind == "scalar":
         return sym.group.trivial_representation
     if kind == "pseudo_scalar":
@@ -47,8 +72,9 @@ class Layout:
         if channels != list(range(len(channels))):
             raise ValueError(f"layout {self.name}: parts must cover channels 0..n-1 once, got {channels}")
         for part, idx, kind in self.parts:
-            expected = 1 if kind in ("scalar", "pseudo_scalar") else 2
-            if kind not in KINDS or len(idx) != expected:
+            signs = kind.startswith(SIGNS) and set(kind.removeprefix(SIGNS)) <= {"+", "-"}
+            expected = 1 if signs or kind in ("scalar", "pseudo_scalar") else 2
+            if (kind not in KINDS and not signs) or len(idx) != expected:
                 raise ValueError(f"layout {self.name}: part {part} of kind {kind!r} has channels {idx}")
 
     @property

@@ -20,9 +20,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from escnn import gspaces
 from escnn.group import GroupElement
 
 from equirobot.symmetry.group import SceneSymmetry
+from equirobot.symmetry.representations import Layout
 from equirobot_envs.features import QUANTITY_CHANNELS
 
 
@@ -202,3 +204,14 @@ def act_on_quantities(
     if c != x.shape[-1]:
         raise ValueError(f"quantities {list(quantities)} cover {c} channels, the vector has {x.shape[-1]}")
     return torch.cat(parts, dim=-1)
+
+
+def act_on_layout(sym: SceneSymmetry, g: GroupElement, x: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """(..., layout.size) a vector in layout order, each part turned by its representation.
+
+    For a control task's sign layouts (``representations.sign_layout``): each channel times its sign
+    under ``g``.
+    """
+    field_type = layout.field_type(sym, gspaces.no_base_space(sym.group))
+    matrix = torch.as_tensor(field_type.representation(g), dtype=x.dtype, device=x.device)
+    return layout.from_fields(layout.to_fields(x) @ matrix.T)

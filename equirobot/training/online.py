@@ -111,7 +111,8 @@ class OnlineSource:
         )
         self.env_steps = 0
         self.episodes = 0
-        self.recent: deque[tuple[bool, int]] = deque(maxlen=50)  # (success, length) of training episodes
+        # (success, length, return) of the last training episodes
+        self.recent: deque[tuple[bool, int, float]] = deque(maxlen=50)
 
     # -- the BatchSource interface ------------------------------------------------------------------------
     def batches(self, start: int, stop: int) -> Iterator[dict[str, Any]]:
@@ -119,15 +120,15 @@ class OnlineSource:
             self._add_demonstrations()
         with RolloutEngine(self.env_id, self.env_kwargs, self.envs) as engine:
             obs = [self._start(engine, i) for i in range(self.envs)]
-            lengths = [0] * self.envs
+            lengths, returns = [0] * self.envs, [0.0] * self.envs
             for step in range(start, stop):
-                obs = self._collect(engine, obs, lengths, step)
+                obs = self._collect(engine, obs, lengths, returns, step)
                 yield self.buffer.sample(self.batch_size, np.random.default_rng([self.seed, step, 2]))
                 if self.buffer.prioritized and self.policy.new_priorities is not None:
                     self.buffer.update_priorities(*self.policy.new_priorities)
 
     def state_dict(self) -> dict[str, Any]:
-        recent = [[int(s), int(n)] for s, n in self.recent]
+        recent = [[int(s), int(n), float(r)] for s, n, r in self.recent]
         counters = {"env_steps": self.env_steps, "episodes": self.episodes, "recent": recent}
         return {"buffer": self.buffer.state_dict(), **counters}
 
@@ -136,14 +137,18 @@ class OnlineSource:
             return
         self.buffer.load_state_dict(state["buffer"])
         self.env_steps, self.episodes = int(state["env_steps"]), int(state["episodes"])
-        self.recent.extend((bool(s), int(n)) for s, n in state["recent"])
+        # runs saved before returns were kept have (success, length) pairs
+        self.recent.extend(
+            (bool(e[0]), int(e[1]), float(e[2]) if len(e) > 2 else 0.0) for e in state["recent"]
+        )
 
     def progress(self) -> dict[str, float]:
-        """Env steps so far and the success rate and length of the last 50 training episodes."""
+        """Env steps so far and the success rate, length and return of the last 50 training episodes."""
         out = {"env_steps": float(self.env_steps), "episodes": float(self.episodes)}
         if self.recent:
-            out["train_success_rate"] = float(np.mean([s for s, _ in self.recent]))
-            out["train_episode_length"] = float(np.mean([n for _, n in self.recent]))
+            out["train_success_rate"] = float(np.mean([s for s, _, _ in self.recent]))
+            out["train_episode_length"] = float(np.mean([n for _, n, _ in self.recent]))
+            out["train_return"] = float(np.mean([r for _, _, r in self.recent]))
         return out
 
     # -- collecting ---------------------------------------------------------------------------------------
@@ -152,7 +157,9 @@ class OnlineSource:
         self.policy.reset([i], [seed])
         return engine.reset_env(i, seed)
 
-    def _collect(self, engine: RolloutEngine, obs: list, lengths: list[int], step: int) -> list:
+    def _collect(
+        self, engine: RolloutEngine, obs: list, lengths: list[int], returns: list[float], step: int
+    ) -> list:
         stacked = {k: np.stack([o[k] for o in obs]) for k in obs[0]}
         if self.env_steps < self.config.random_steps * self.envs:
             rng = np.random.default_rng([self.seed, step, 3])
@@ -174,9 +181,10 @@ class OnlineSource:
         self.env_steps += self.envs
         for i in range(self.envs):
             lengths[i] += 1
+            returns[i] += results[i].reward
             if results[i].done:
-                self.recent.append((results[i].success, lengths[i]))
-                lengths[i] = 0
+                self.recent.append((results[i].success, lengths[i], returns[i]))
+                lengths[i], returns[i] = 0, 0.0
                 self.episodes += 1
                 next_obs[i] = self._start(engine, i)
         return next_obs

@@ -51,7 +51,7 @@ from rich.console import Console
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from equirobot.data.inputs import DataSpec
+from equirobot.data.inputs import DataSpec, task_data_spec
 from equirobot.data.sequence import SequenceDataset
 from equirobot.evaluation.evaluate import evaluate_checkpoint
 from equirobot.policies.base import TrainStep
@@ -96,10 +96,10 @@ def make_spec(cfg, dataset: SequenceDataset | None) -> DataSpec:
     Without a dataset (online methods) the shapes are those the env's features declare.
     """
     task = get_task(cfg.task)
+    if dataset is None:
+        return task_data_spec(task, cfg)
     n_objects = len(task.objects) if "object" in {f.key for f in mode_features(cfg.obs)} else 0
     center = [float(c) for c in task.workspace.center[:2]]
-    if dataset is None:
-        return DataSpec.from_features(list(cfg.obs), cfg.control, cfg, n_objects, center)
     return DataSpec(list(cfg.obs), cfg.control, dataset.shapes(), n_objects, center)
 
 
@@ -245,7 +245,7 @@ class Trainer:
 
     # -- evaluation ---------------------------------------------------------------------------------
     def evaluate(self) -> float:
-        """Roll out the EMA policy; keep its checkpoint if among the top-k success rates."""
+        """Roll out the EMA policy; keep its checkpoint if among the top-k (success rate, then return)."""
         name = f"step_{self.step:07d}"
         folder = self.save(name)
         result = evaluate_checkpoint(
@@ -256,9 +256,16 @@ class Trainer:
             video_dir=self.run_dir / "eval" / name,
             videos=1,
         )
-        record = {"step": self.step, "success_rate": result.rate, "checkpoint": name}
+        record = {
+            "step": self.step,
+            "success_rate": result.rate,
+            "mean_return": round(result.mean_return, 4),
+            "checkpoint": name,
+        }
         self.evaluations.append({**record, **self.source.progress()})
-        ranked = sorted(self.evaluations, key=lambda e: (-e["success_rate"], -e["step"]))
+        ranked = sorted(
+            self.evaluations, key=lambda e: (-e["success_rate"], -e.get("mean_return", 0.0), -e["step"])
+        )
         keep = {e["checkpoint"] for e in ranked[: self.cfg.top_k]}
         for evaluation in self.evaluations:
             if evaluation["checkpoint"] not in keep:
@@ -328,7 +335,9 @@ class Trainer:
             if main and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
                 train_seconds += interval
                 rate = samples / interval
-                scalars = {f"train/{k}": float(v) for k, v in metrics.items()}
+                scalars = {
+                    f"train/{k}": float(v) for k, v in {**metrics, **self.policy.diagnostics()}.items()
+                }
                 scalars |= {
                     f"train/lr_{n}": float(sch.get_last_lr()[0]) for n, sch in self.schedulers.items()
                 }
@@ -350,7 +359,9 @@ class Trainer:
                 writer.add_scalar("eval/success_rate", rate, self.step)
                 if wandb_run:
                     wandb_run.log({"eval/success_rate": rate}, step=self.step)
-                progress.write(f"step {self.step}: success {rate:.0%}")
+                progress.write(
+                    f"step {self.step}: success {rate:.0%}, return {self.evaluations[-1]['mean_return']:.2f}"
+                )
             if main and (last or self.step % cfg.checkpoint_every == 0 or self.step == until):
                 self.save("latest", with_trainer=True)
             if self.step == until:
@@ -374,8 +385,31 @@ class Trainer:
             ),
         }
         if main:
+            self._symmetry_report(console)
             (self.run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
         return summary
+
+    def _symmetry_report(self, console: Console) -> None:
+        """``symmetry_report.json``: the policy's report on states of its replay buffer (online runs)."""
+        if not isinstance(self.source, OnlineSource) or self.source.buffer.size == 0:
+            return
+        states = self.source.buffer.sample(2048, np.random.default_rng([self.cfg.seed, 6]))["obs"]
+        self.policy.eval()
+        report = self.policy.symmetry_report(_to_device(states, self.device))
+        self.policy.train()
+        if not report:
+            return
+        path = self.run_dir / "symmetry_report.json"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(report, indent=2))
+        os.replace(tmp, path)
+        readout = ", ".join(
+            f"mirror {r['mirror']} command {r['command']}: delta_hat {r['delta_hat']:+.3f}"
+            for r in report.get("asymmetry_readout", [])
+        )
+        breaking = report.get("symmetry_breaking", {})
+        largest = f"largest layer symmetry breaking {max(breaking.values()):.3f}; " if breaking else ""
+        console.print(f"symmetry: {largest}{readout} -> {path}")
 
     def _wandb(self):
         try:

@@ -2,17 +2,22 @@
 
 Presets (``configs/policy/``), all this one method:
 
-=============  =====  ============  =====  ==========================================================
-preset         group  augmentation  demos  what it is
-=============  =====  ============  =====  ==========================================================
-equi_sac       C8     none          0      SO(2)-equivariant SAC (Wang, Walters, Platt, ICLR 2022)
-sac            C1     none          0      the same networks without symmetry: a CNN SAC
-rad            C1     crop          0      SAC with random crops (Laskin et al. 2020)
-drq            C1     shift         0      SAC with random shifts and averaged targets (Kostrikov et al.)
-sac_rot_aug    C1     rotate        0      SAC whose buffer stores rotated copies of every transition
-equi_sacfd     C8     none          20     equi_sac + demonstrations, prioritised replay and a BC term
-sacfd          C1     none          20     the CNN counterpart of equi_sacfd
-=============  =====  ============  =====  ==========================================================
+==================  =====  ============  =====  =====================================================
+preset              group  augmentation  demos  what it is
+==================  =====  ============  =====  =====================================================
+equi_sac            C8     none          0      SO(2)-equivariant SAC (Wang, Walters, Platt, ICLR 2022)
+sac                 C1     none          0      the same networks without symmetry: a CNN SAC
+rad                 C1     crop          0      SAC with random crops (Laskin et al. 2020)
+drq                 C1     shift         0      SAC with random shifts, averaged targets (Kostrikov)
+sac_rot_aug         C1     rotate        0      SAC whose buffer stores rotated copies of transitions
+equi_sacfd          C8     none          20     equi_sac + demonstrations, prioritised replay, BC term
+sacfd               C1     none          20     the CNN counterpart of equi_sacfd
+relaxed_sac         C8     none          0      equi_sac with relaxed actor and critic MLPs
+mirror_sac          task   none          0      a control task's exact mirror-equivariant SAC (C2, D2)
+relaxed_mirror_sac  task   none          0      its relaxed version (relaxed layers in every MLP)
+==================  =====  ============  =====  =====================================================
+
+On a control task (``equirobot_envs.flip_control``) ``sac`` (C1) is the unconstrained agent.
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ class SACConfig(TopDownConfig):
     """Polyak rate of the target critics."""
     init_alpha: float = 0.01
     """Initial entropy temperature; tuned automatically towards ``target_entropy``."""
-    target_entropy: float = -5.0
-    """Target entropy of the policy (minus the action dimension)."""
+    target_entropy: float | None = None
+    """Target entropy of the policy; ``None``: minus the action dimension (-5 for the top-down action)."""
     augmentation: str = "none"
     """none, crop (RAD: random crops of ``crop`` pixels less per side at training, the centre at acting),
     shift (DrQ: pad by ``shift`` pixels, random crop back, ``target_samples`` augmented targets
@@ -59,6 +64,12 @@ class SACConfig(TopDownConfig):
     """DrQ's K: augmented copies of the next observation whose targets are averaged (shift only)."""
     bc_weight: float = 0.0
     """Weight of the behaviour-cloning term ||pi(s) - a_demo||^2 on the demonstrations in a batch."""
+    relaxed_banks: int = 0
+    """0: exactly equivariant networks; L >= 1: relaxed MLPs in the actor and the critics (and the
+    state encoders), L filter banks per relaxed group-linear layer, exact at initialisation."""
+    relaxed_weight: float = 1e-4
+    """Weight of the relaxed layers' regulariser (their distance from the symmetric solution) in the
+    actor and critic losses (Wang, Walters and Yu use 1e-6 to 1e-4)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -68,6 +79,11 @@ class SACConfig(TopDownConfig):
             raise ValueError(
                 f"policy: need 0 < gamma <= 1, 0 < tau <= 1, init_alpha > 0; got {self.gamma}, "
                 f"{self.tau}, {self.init_alpha}"
+            )
+        if self.relaxed_banks < 0 or not self.relaxed_weight >= 0:
+            raise ValueError(
+                f"policy: relaxed_banks and relaxed_weight must be >= 0, got {self.relaxed_banks}, "
+                f"{self.relaxed_weight}"
             )
         if (
             min(self.crop, self.shift, self.bc_weight) < 0

@@ -1,9 +1,20 @@
-"""Soft actor-critic on a top-down heightmap, equivariant (C_N) or not (C1), in the shared interface.
+"""Soft actor-critic, equivariant or not, relaxed or exact, on a top-down heightmap or a control state.
 
-Input: the policy's one top-down map (``gripper_heightmap`` of the closed-loop tasks) as channel 0 and
-every invariant ``lowdim`` scalar (the holding flag, the finger joints) tiled over the image as one more
-channel each, as the SO(2)-equivariant SAC feeds its "holding" channel. Output: the closed-loop action
+Input (top-down tasks): the policy's one top-down map (``gripper_heightmap`` of the closed-loop tasks)
+as channel 0 and every invariant ``lowdim`` scalar (the holding flag, the finger joints) tiled over the
+image as one more channel each, as the SO(2)-equivariant SAC feeds its "holding" channel. Output: the closed-loop action
 ``[gripper, dx, dy, dz, dtheta]`` in [-1, 1] (tanh-squashed Gaussian).
+
+Input (the control tasks, ``spec.reflections``): the task's state vector, encoded by an MLP from its
+sign layout (``lowdim_layout``: each component the 1-D irrep its mirrors' signs give) to regular fields;
+output: the motor commands in [-1, 1], each by the irrep of its signs. For group C2 or D2 the actor's
+mean is exactly equivariant (mirroring the state mirrors the commands; tanh commutes with sign flips)
+and the critics exactly invariant, for every element; C1 is the unconstrained baseline.
+
+Relaxed (``relaxed_banks`` > 0): the actor's and the critics' MLPs are built from relaxed layers
+(``equirobot.nn.relaxed.RelaxedMLP``), so they start exactly equivariant and may learn to break the
+symmetry, at a cost of ``relaxed_weight`` times their regulariser in each loss. The heightmap encoders
+stay exact (an actuator's asymmetry is the heads' to learn).
 
 Symmetry, for ``group=C_N`` (a rotation g of the scene about the vertical axis turns the map about its
 centre): the actor's mean and the distribution of the (dx, dy) sample turn by rho_1(g), everything else
@@ -29,10 +40,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from equirobot.data.inputs import LOWDIM, lowdim_layout
-from equirobot.nn.fields import fiber, regular
+from equirobot.data.inputs import LOWDIM, action_layout, lowdim_layout
+from equirobot.nn.fields import fiber, layout_type, regular
 from equirobot.nn.grid_encoders import SteerableConvEncoder
-from equirobot.nn.heads import SAC_ACTION, EquivariantGaussianActor, InvariantCritic
+from equirobot.nn.heads import SAC_ACTION, EquivariantGaussianActor, InvariantCritic, make_mlp
+from equirobot.nn.relaxed import relaxed_layers, symmetry_regularizer
 from equirobot.policies.augmentation import rotate_inputs
 from equirobot.policies.base import Batch, Policy, TrainStep
 from equirobot.policies.sac.configuration import SACConfig
@@ -50,23 +62,48 @@ class SACPolicy(Policy):
 
     def __init__(self, config: SACConfig, spec):
         super().__init__(config, spec)
-        self.inputs = TopDownInput.from_spec(spec, self.sym, "sac", config.input_pool)
-        in_channels = self.inputs.channels
         order = self.sym.group.order()
+        banks = config.relaxed_banks
+        if banks and order == 1:
+            raise ValueError("policy.relaxed_banks > 0 relaxes a symmetry: it needs a group, not C1")
 
         def fields(channels: int) -> int:
             return config.fields(channels, order)
 
-        def encoder() -> SteerableConvEncoder:
-            stages = tuple(fields(c) for c in config.encoder_channels)
-            return SteerableConvEncoder(self.sym, in_channels, stages, fields(config.features))
-
         obs_type = regular(fiber(self.sym), fields(config.features))
+        self.state_input = spec.reflections is not None
+        self.inputs: TopDownInput | None = None
+        if self.state_input:  # a control task: the state vector, by its mirrors' signs
+            if config.augmentation != "none":
+                raise ValueError(
+                    f"policy.augmentation={config.augmentation} turns heightmaps; a control task's state "
+                    "takes none"
+                )
+            self.state_layout = lowdim_layout(spec)
+            self.action_layout = action_layout(spec)
+            state_type = layout_type(self.sym, self.state_layout)
+
+            def encoder() -> nn.Module:
+                return make_mlp(state_type, (fields(config.hidden),), obs_type, banks)
+
+        else:
+            self.inputs = TopDownInput.from_spec(spec, self.sym, "sac", config.input_pool)
+            self.action_layout = SAC_ACTION
+            in_channels = self.inputs.channels
+
+            def encoder() -> nn.Module:
+                stages = tuple(fields(c) for c in config.encoder_channels)
+                return SteerableConvEncoder(self.sym, in_channels, stages, fields(config.features))
+
+        self.target_entropy = (
+            -float(spec.action_dim) if config.target_entropy is None else config.target_entropy
+        )
+        hidden = fields(config.hidden)
         self.actor_encoder = encoder()
-        self.actor = EquivariantGaussianActor(self.sym, obs_type, SAC_ACTION, fields(config.hidden))
+        self.actor = EquivariantGaussianActor(self.sym, obs_type, self.action_layout, hidden, banks)
         self.critic_encoder = encoder()
         self.critics = nn.ModuleList(
-            InvariantCritic(self.sym, obs_type, SAC_ACTION, fields(config.hidden)) for _ in range(2)
+            InvariantCritic(self.sym, obs_type, self.action_layout, hidden, banks) for _ in range(2)
         )
         self.target_encoder = copy.deepcopy(self.critic_encoder).requires_grad_(False)
         self.target_critics = copy.deepcopy(self.critics).requires_grad_(False)
@@ -77,14 +114,20 @@ class SACPolicy(Policy):
 
     # -- networks -------------------------------------------------------------------------------------
     def image(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Policy inputs of one step -> the network input (B, 1 + S, H / p, W / p); see ``TopDownInput``."""
+        """Policy inputs of one step -> the network input.
+
+        Top-down: (B, 1 + S, H / p, W / p), see ``TopDownInput``; a control task: the state (B, D) in
+        field order.
+        """
+        if self.inputs is None:
+            return self.state_layout.to_fields(obs[LOWDIM].float())
         return self.inputs.image(obs)
 
     def sample(
         self, image: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Squashed Gaussian sample, its log-probability and the squashed mean, for (B, C, H, W) inputs."""
-        mean, log_std = self.actor(self.actor_encoder(image))
+        mean, log_std = self.actor(self.actor_encoder(image))  # layout order
         std = log_std.exp()
         noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         pre = mean + std * noise
@@ -131,6 +174,7 @@ class SACPolicy(Policy):
         obs, next_obs = transitions["obs"], transitions["next_obs"]
         both = {k: torch.from_numpy(np.stack([obs[k], next_obs[k]], 1)).float() for k in obs}
         action = torch.as_tensor(np.asarray(transitions["action"], np.float32))[:, None]
+        assert self.inputs is not None  # augmentation=rotate is refused for a control task's state
         kinds = {LOWDIM: "lowdim", self.inputs.grid_key: "top_down"}
         turned, turned_action = rotate_inputs(
             both, action, kinds, self._lowdim_layout, SAC_ACTION, angle=angle
@@ -140,6 +184,77 @@ class SACPolicy(Policy):
             "obs": {k: v[:, 0].numpy() for k, v in turned.items()},
             "next_obs": {k: v[:, 1].numpy() for k, v in turned.items()},
             "action": turned_action[:, 0].numpy(),
+        }
+
+    # -- relaxed equivariance ---------------------------------------------------------------------------
+    def symmetry_breaking(self) -> dict[str, float]:
+        """How far each relaxed layer has left the symmetric solution (0 = exact), by module path.
+
+        Empty for an exact policy. For :class:`~equirobot.nn.relaxed.RelaxedGroupLinear` the relative
+        spread of its combination weights over the group, for ``RelaxedLinear`` |W_free| / |W_equiv|.
+        """
+        out = {}
+        for part in ("actor_encoder", "actor", "critic_encoder", "critics"):
+            module = getattr(self, part)
+            for name, layer in module.named_modules():
+                if layer in relaxed_layers(module):
+                    out[f"{part}.{name}"] = layer.symmetry_breaking()
+        return out
+
+    @torch.no_grad()
+    def asymmetry_readout(self, obs: dict[str, torch.Tensor], threshold: float = 0.05) -> list[dict]:
+        """The flip asymmetry the actor has learned, per mirror of the task and command, from states.
+
+        ``obs`` holds policy inputs of states (``lowdim`` (B, D)). For a mirror that negates command i,
+        and each state s whose command a_i(s) (the squashed mean) exceeds ``threshold``, rho =
+        |a_i(m s)| / a_i(s), with m s the mirrored state: how much harder the actor pushes the negative
+        way than the positive way in mirrored situations. An actor that compensates a motor of gain
+        (1 + delta) for positive and (1 - delta) for negative commands has rho = (1 + delta) / (1 - delta),
+        so ``delta_hat = tanh(median(log rho) / 2)`` estimates delta: 0 for an exactly equivariant actor,
+        its sign the stronger direction. Any network group (C1 too): the mirrors are the task's.
+        """
+        if self.spec.reflections is None:
+            raise ValueError("the asymmetry read-out is for the control tasks' mirrors (spec.reflections)")
+        state = obs[LOWDIM].float()
+
+        def commands(x: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(self.actor(self.actor_encoder(self.image({LOWDIM: x})))[0])
+
+        action = commands(state)
+        out = []
+        reflections = self.spec.reflections
+        for k, (state_signs, action_signs) in enumerate(
+            zip(reflections["state"], reflections["action"], strict=True)
+        ):
+            mirrored = commands(state * torch.tensor(state_signs))
+            for i in [i for i, sign in enumerate(action_signs) if sign < 0]:
+                positive = action[:, i] > threshold
+                rho = mirrored[positive, i].abs().clamp_min(1e-6) / action[positive, i]
+                log_rho = float(rho.log().median()) if len(rho) else float("nan")
+                out.append(
+                    {
+                        "mirror": k,
+                        "command": i,
+                        "states": int(positive.sum()),
+                        "delta_hat": math.tanh(log_rho / 2),
+                    }
+                )
+        return out
+
+    def symmetry_report(self, obs: dict[str, torch.Tensor]) -> dict:
+        """After training: each relaxed layer's symmetry breaking and, on a control task, the read-out."""
+        report: dict = {"symmetry_breaking": self.symmetry_breaking()}
+        if self.spec.reflections is not None:
+            report["asymmetry_readout"] = self.asymmetry_readout(obs)
+        return report
+
+    def diagnostics(self) -> dict[str, float]:
+        """The largest symmetry breaking of the actor's and of the critics' relaxed layers (if any)."""
+        breaking = self.symmetry_breaking()
+        return {
+            f"symmetry_breaking_{part}": max(v for k, v in breaking.items() if k.startswith(part))
+            for part in ("actor", "critic")
+            if any(k.startswith(part) for k in breaking)
         }
 
     def _acting_view(self, image: torch.Tensor) -> torch.Tensor:
@@ -155,7 +270,10 @@ class SACPolicy(Policy):
         return {name: torch.optim.Adam(self.optimized_parameters(name), lr=train.lr) for name in _PARTS}
 
     def optimized_parameters(self, optimizer: str) -> list[nn.Parameter]:
-        return _PARTS[optimizer](self)
+        # Listed once: walking escnn's module trees on every step cost a third of an update.
+        if not hasattr(self, "_parameters_of"):
+            self._parameters_of = {name: part(self) for name, part in _PARTS.items()}
+        return self._parameters_of[optimizer]
 
     def forward(self, batch: Batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
         """The critic loss of a batch (what ``update`` minimises first); for inspection and tests."""
@@ -173,6 +291,10 @@ class SACPolicy(Policy):
         features = self.critic_encoder(images)
         q = self.q_values(features, action)
         loss = (batch["weight"] * ((q - target) ** 2).sum(0)).mean()
+        if self.config.relaxed_banks:
+            loss = loss + self.config.relaxed_weight * (
+                symmetry_regularizer(self.critic_encoder) + symmetry_regularizer(self.critics)
+            )
         return loss, q, target, images, features, action
 
     def update(self, batch: Batch, step: TrainStep, generator: torch.Generator | None = None) -> dict:
@@ -193,10 +315,14 @@ class SACPolicy(Policy):
             bc = (((mean - action) ** 2).sum(-1) * demo).sum() / demo.sum()
             actor_loss = actor_loss + self.config.bc_weight * bc
             metrics["bc"] = float(bc.detach())
+        if self.config.relaxed_banks:
+            actor_loss = actor_loss + self.config.relaxed_weight * (
+                symmetry_regularizer(self.actor_encoder) + symmetry_regularizer(self.actor)
+            )
         metrics["actor_loss"] = float(actor_loss.detach())
         metrics["grad_norm_actor"] = step.step(actor_loss, "actor")
 
-        alpha_loss = -(self.log_alpha * (log_prob.detach() + self.config.target_entropy)).mean()
+        alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
         step.step(alpha_loss, "alpha")
         metrics |= {"alpha": float(self.alpha.detach()), "entropy": float(-log_prob.detach().mean())}
 
