@@ -2,8 +2,8 @@
 
 Input (top-down tasks): the policy's one top-down map (``gripper_heightmap`` of the closed-loop tasks)
 as channel 0 and every invariant ``lowdim`` scalar (the holding flag, the finger joints) tiled over the
-image as one more channel each, as the SO(2)-equivariant SAC feeds its "holding" channel. Output: the closed-loop action
-``[gripper, dx, dy, dz, dtheta]`` in [-1, 1] (tanh-squashed Gaussian).
+image as one more channel each, as the SO(2)-equivariant SAC feeds its "holding" channel. Output: the
+closed-loop action ``[gripper, dx, dy, dz, dtheta]`` in [-1, 1] (tanh-squashed Gaussian).
 
 Input (the control tasks, ``spec.reflections``): the task's state vector, encoded by an MLP from its
 sign layout (``lowdim_layout``: each component the 1-D irrep its mirrors' signs give) to regular fields;
