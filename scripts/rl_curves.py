@@ -1,14 +1,17 @@
 """Learning curves of the reinforcement-learning agents: success rate against env steps, over seeds.
 
-Runs ``equirobot train task=<task> policy=<agent> seed=<s>`` for every combination, ``--parallel`` at a
-time with one torch thread each (CPU size: the defaults of ``configs/policy/sac.yaml``), then appends
-each run's periodic evaluations (held-out seeds) to ``scripts/results/rl_curves.csv`` (plot them with
-``scripts/plot_rl_curves.py``). A run that finished is skipped; an interrupted one, or a finished one
-given a larger ``--steps``, resumes from its run folder, so the script can be stopped and started again
-at any time.
+Runs ``equirobot train task=<task> policy=<agent> seed=<s>`` for every combination (and with
+``--deltas``, every ``asymmetry=<delta>`` of the flip-asymmetric tasks), ``--parallel`` at a time with
+one torch thread each (CPU size: the defaults of ``configs/policy/sac.yaml``), then appends each run's
+periodic evaluations (held-out seeds: success rate and mean return) to
+``scripts/results/rl_curves.csv`` (plot them with ``scripts/plot_rl_curves.py``). A run that finished
+is skipped; an interrupted one, or a finished one given a larger ``--steps``, resumes from its run
+folder, so the script can be stopped and started again at any time.
 
     python scripts/rl_curves.py --tasks block_picking block_pulling --agents equi_sac sac rad drq \
         --seeds 0 1 2 --steps 2500
+    python scripts/rl_curves.py --tasks inverted_pendulum --agents mirror_sac relaxed_mirror_sac sac \
+        --deltas 0 0.1 0.3 0.5 --steps 1500 --envs 1 --runs runs/relaxed --out scripts/results/relaxed.csv
 """
 
 from __future__ import annotations
@@ -23,21 +26,28 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-FIELDS = ("task", "agent", "seed", "step", "env_steps", "success_rate", "train_seconds")
+FIELDS = (
+    "task", "agent", "seed", "asymmetry", "step", "env_steps", "success_rate", "mean_return", "train_seconds",
+)  # fmt: skip
+Job = tuple[str, str, int, float | None]
+"""(task, agent, seed, asymmetry delta or None: the task's default)."""
 
 
-def run_dir(root: Path, task: str, agent: str, seed: int) -> Path:
-    return root / task / f"{agent}_seed{seed}"
+def run_dir(root: Path, task: str, agent: str, seed: int, delta: float | None = None) -> Path:
+    if delta is None:
+        return root / task / f"{agent}_seed{seed}"
+    return root / task / f"delta{delta:g}" / f"{agent}_seed{seed}"
 
 
-def command(args, task: str, agent: str, seed: int) -> list[str]:
+def command(args, task: str, agent: str, seed: int, delta: float | None) -> list[str]:
+    asymmetry = [] if delta is None else [f"asymmetry={delta:g}"]
     return [
         str(Path(sys.executable).parent / "equirobot"), "train",
-        f"task={task}", f"policy={agent}", f"seed={seed}",
+        f"task={task}", f"policy={agent}", f"seed={seed}", *asymmetry,
         f"steps={args.steps}", f"envs={args.envs}", f"eval_every={args.eval_every}",
         f"eval_episodes={args.eval_episodes}", f"eval_workers={args.eval_workers}", "threads=1",
         "checkpoint_every=500", "top_k=1", "log_every=100",
-        f"run_dir={run_dir(args.runs, task, agent, seed)}", *args.overrides,
+        f"run_dir={run_dir(args.runs, task, agent, seed, delta)}", *args.overrides,
     ]  # fmt: skip
 
 
@@ -47,23 +57,29 @@ def finished_steps(folder: Path) -> int:
     return json.loads(summary.read_text())["steps"] if summary.exists() else 0
 
 
-def rows_of(folder: Path, task: str, agent: str, seed: int) -> list[dict]:
+def rows_of(folder: Path, task: str, agent: str, seed: int, delta: float | None) -> list[dict]:
     summary = json.loads((folder / "train_summary.json").read_text())
     return [
         {
             "task": task,
             "agent": agent,
             "seed": seed,
+            "asymmetry": "" if delta is None else delta,
             "step": e["step"],
             "env_steps": int(e.get("env_steps", 0)),
             "success_rate": e["success_rate"],
+            "mean_return": e.get("mean_return", ""),
             "train_seconds": summary["train_seconds"],
         }
         for e in summary["evaluations"]
     ]
 
 
-def write_csv(args, jobs: list[tuple]) -> list[dict]:
+def _key(row: dict) -> tuple[str, str, int, str]:
+    return row["task"], row["agent"], int(row["seed"]), str(row.get("asymmetry") or "")
+
+
+def write_csv(args, jobs: list[Job]) -> list[dict]:
     """(Re)write the CSV: the evaluations of every finished run of ``jobs``, other rows kept."""
     rows = [
         r
@@ -75,8 +91,8 @@ def write_csv(args, jobs: list[tuple]) -> list[dict]:
     old = []
     if args.out.exists():  # keep the rows of other tasks and agents
         with open(args.out) as f:
-            keys = {(r["task"], r["agent"], int(r["seed"])) for r in rows}
-            old = [r for r in csv.DictReader(f) if (r["task"], r["agent"], int(r["seed"])) not in keys]
+            keys = {_key(r) for r in rows}
+            old = [r for r in csv.DictReader(f) if _key(r) not in keys]
     tmp = args.out.with_suffix(".tmp")
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
@@ -92,6 +108,9 @@ def main() -> None:
     parser.add_argument("--agents", nargs="+", default=["equi_sac", "sac", "rad", "drq"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument(
+        "--deltas", nargs="+", type=float, default=None, help="asymmetry values (flip-asymmetric tasks)"
+    )
+    parser.add_argument(
         "--steps", type=int, default=2500, help="trainer steps (updates); env steps = steps x envs"
     )
     parser.add_argument("--envs", type=int, default=2)
@@ -105,9 +124,12 @@ def main() -> None:
     args = parser.parse_args()
 
     # seed by seed, so that a stopped sweep has every agent on its first seeds
-    jobs = [(t, a, s) for s, t, a in itertools.product(args.seeds, args.tasks, args.agents)]
+    deltas = args.deltas or [None]
+    jobs: list[Job] = [
+        (t, a, s, d) for s, t, d, a in itertools.product(args.seeds, args.tasks, deltas, args.agents)
+    ]
     pending = [j for j in jobs if finished_steps(run_dir(args.runs, *j)) < args.steps]
-    running: list[tuple[tuple, subprocess.Popen, float]] = []
+    running: list[tuple[Job, subprocess.Popen, float]] = []
     failed = []
     while pending or running:
         while pending and len(running) < args.parallel:
