@@ -16,10 +16,11 @@ import torch
 from hydra.core.config_store import ConfigStore
 
 from equirobot.demos.agents import AGENTS
+from equirobot.policies.base import resolve_group
 from equirobot.policies.registry import POLICIES, config_class, make_config
 from equirobot_envs.config import EnvConfig
 from equirobot_envs.features import CONTROL_MODES, OBS_MODES, check_modes, family_modes
-from equirobot_envs.registry import config_name, get_task, resolve_task, task_specs
+from equirobot_envs.registry import config_name, get_task, resolve_task, task_family, task_specs
 
 
 def check_ranges(cfg: Any, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = ()) -> None:
@@ -335,6 +336,9 @@ class TrainConfig(EnvConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.policy = make_config(self.policy)
+        # the policy's group against the task's symmetry, before any work (a control task declares its own)
+        control = task_family(self.task) == "control"
+        resolve_group(self.policy.group, get_task(self.task).reflections.to_dict() if control else None)
         positive = (
             "steps",
             "batch_size",

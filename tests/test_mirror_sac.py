@@ -13,6 +13,7 @@ from equirobot.data.inputs import DataSpec, action_layout, lowdim_layout, task_d
 from equirobot.evaluation.evaluate import evaluate_checkpoint
 from equirobot.nn.fields import fiber
 from equirobot.nn.relaxed import RelaxedGroupConv1d, RelaxedLinear, relaxed_layers
+from equirobot.policies.checkpoint import load_policy
 from equirobot.policies.registry import make_policy
 from equirobot.policies.sac.modeling import SACPolicy
 from equirobot.symmetry.group import SceneSymmetry
@@ -117,14 +118,14 @@ def test_the_agent_is_equivariant_on_real_mirrored_states_for_every_group_elemen
         assert min(policy.symmetry_breaking().values()) > 0
 
 
-def fit_actor(policy: SACPolicy, target, steps: int = 400) -> None:
+def fit_actor(policy: SACPolicy, target, steps: int = 250) -> None:
     """Regress the actor's squashed mean onto ``target(state)`` over random states."""
     parameters = [*policy.actor_encoder.parameters(), *policy.actor.parameters()]
     optimizer = torch.optim.Adam(parameters, lr=3e-3)
     generator = torch.Generator().manual_seed(1)
     policy.train()
     for _ in range(steps):
-        state = torch.randn(256, 4, generator=generator) * 0.5
+        state = torch.randn(128, 4, generator=generator) * 0.5
         mean = policy.actor(policy.actor_encoder(policy.image({"lowdim": state})))[0]
         loss = ((torch.tanh(mean) - target(state)) ** 2).mean()
         optimizer.zero_grad()
@@ -204,3 +205,21 @@ def test_bad_agent_settings_are_refused_clearly():
         sac("reacher", relaxed_weight=-1.0)
     # a D2 agent's subgroup: C2 (the first mirror) and C1 are allowed on Reacher
     assert sac("reacher", group="C2").sym.name == "C2" and sac("reacher", group="C1").sym.name == "C1"
+
+
+def test_one_override_switches_to_the_relaxed_agent_and_a_scene_agent_is_refused(tmp_path):
+    from test_cli import equirobot
+
+    run = tmp_path / "run"
+    result = equirobot(
+        "train", "task=reacher", "policy=relaxed_mirror_sac", "asymmetry=0.3", "steps=6", "envs=1",
+        "batch_size=8", "eval_episodes=0", "log_every=3", "threads=1", "policy.random_steps=2",
+        f"run_dir={run}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    policy = load_policy(run / "checkpoints" / "latest")
+    assert policy.config.name == "relaxed_mirror_sac" and policy.sym.name == "D2"
+    assert policy.spec.reflections == get_task("reacher").reflections.to_dict()
+    assert (run / "symmetry_report.json").exists()
+    refused = equirobot("train", "task=reacher", "policy=equi_sac", f"run_dir={tmp_path / 'x'}", cwd=tmp_path)
+    assert refused.returncode == 2 and "this control task's group is D2" in refused.stderr, refused.stderr

@@ -96,20 +96,20 @@ class PolicyConfig:
         return max(1, self.scaled(channels) // order)
 
 
-def resolve_group(group: str, spec: DataSpec) -> str:
+def resolve_group(group: str, reflections: dict | None) -> str:
     """The network group a policy config asks for, checked against the data's symmetry.
 
-    A control task (``spec.reflections``) takes C1, C2 (its first mirror) or its own group (``task``);
-    ``task`` is refused for the scene tasks, whose group is the method's choice.
+    A control task (``reflections``, as in ``DataSpec``) takes C1, C2 (its first mirror) or its own
+    group (``task``); ``task`` is refused for the scene tasks, whose group is the method's choice.
     """
-    if spec.reflections is None:
+    if reflections is None:
         if group == TASK_GROUP:
             raise ValueError(
                 "policy.group=task is for the control tasks, which declare their mirrors; a scene task "
                 "takes C<N> or D<N> (e.g. C8)"
             )
         return group
-    declared = spec.reflections["group"]
+    declared = reflections["group"]
     allowed = sorted({"C1", "C2", declared})
     resolved = declared if group == TASK_GROUP else group
     if resolved not in allowed:
@@ -169,7 +169,7 @@ class Policy(nn.Module):
                 f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(config).__name__}"
             )
         self.config, self.spec = config, spec
-        self.sym = SceneSymmetry.from_name(resolve_group(config.group, spec))
+        self.sym = SceneSymmetry.from_name(resolve_group(config.group, spec.reflections))
         self.n_obs, self.n_action, self.horizon = config.n_obs_steps, config.n_action_steps, config.horizon
         # Fitted statistics for lowdim, actions and point clouds (positions); grids are scaled as declared.
         self._clouds = [f.key for f in spec.scene_features() if f.group_action == "point_cloud"]
