@@ -260,3 +260,22 @@ def no_expert(env: Any) -> Any:
     raise ValueError(
         "the control tasks have no scripted expert: train them with policy.demos=0 (the default of sac)"
     )
+
+
+def control_variants(task: type[FlipControl], horizon: int, description: str) -> tuple:
+    """A control task module's ``VARIANTS``: one registry entry, named after the class, no expert."""
+    from equirobot_envs.geometry import Workspace
+    from equirobot_envs.registry import TaskSpec
+
+    return (
+        TaskSpec(
+            name=task.__name__,
+            variant="",
+            scene_class=task,
+            horizon=horizon,
+            objects={},
+            expert=no_expert,
+            workspace=Workspace((0.0, 0.0, 0.0)),  # no scene: the mirrors act on the state itself
+            description=description,
+        ),
+    )

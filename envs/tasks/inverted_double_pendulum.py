@@ -16,9 +16,7 @@ from pathlib import Path
 
 from gymnasium.envs.mujoco import inverted_double_pendulum_v5
 
-from equirobot_envs.flip_control import FlipControl, Reflections, no_expert
-from equirobot_envs.geometry import Workspace
-from equirobot_envs.registry import TaskSpec
+from equirobot_envs.flip_control import FlipControl, Reflections, control_variants
 
 # observation: x, sin q1, sin q2, cos q1, cos q2, dx, dq1, dq2, constraint force on the slider
 MIRROR = (-1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0)
@@ -34,15 +32,8 @@ class InvertedDoublePendulum(FlipControl, inverted_double_pendulum_v5.InvertedDo
     patches = {'gravity="1e-5 0 -9.81"': 'gravity="0 0 -9.81"'}
 
 
-VARIANTS = (
-    TaskSpec(
-        name="InvertedDoublePendulum",
-        variant="",
-        scene_class=InvertedDoublePendulum,
-        horizon=1000,
-        objects={},
-        expert=no_expert,
-        workspace=Workspace((0.0, 0.0, 0.0)),
-        description="balance two linked poles on a cart for 1000 steps; the cart motor is flip-asymmetric",
-    ),
+VARIANTS = control_variants(
+    InvertedDoublePendulum,
+    1000,
+    "balance two linked poles on a cart for 1000 steps; the cart motor is flip-asymmetric",
 )

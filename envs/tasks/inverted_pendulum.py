@@ -14,9 +14,7 @@ from pathlib import Path
 
 from gymnasium.envs.mujoco import inverted_pendulum_v5
 
-from equirobot_envs.flip_control import FlipControl, Reflections, no_expert
-from equirobot_envs.geometry import Workspace
-from equirobot_envs.registry import TaskSpec
+from equirobot_envs.flip_control import FlipControl, Reflections, control_variants
 
 
 class InvertedPendulum(FlipControl, inverted_pendulum_v5.InvertedPendulumEnv):
@@ -27,16 +25,9 @@ class InvertedPendulum(FlipControl, inverted_pendulum_v5.InvertedPendulumEnv):
     patches = {'fromto="0 0 0 0.001 0 0.6"': 'fromto="0 0 0 0 0 0.6"'}
 
 
-VARIANTS = (
-    TaskSpec(
-        name="InvertedPendulum",
-        variant="",
-        scene_class=InvertedPendulum,
-        horizon=1000,
-        objects={},
-        expert=no_expert,
-        workspace=Workspace((0.0, 0.0, 0.0)),
-        description="balance a pole on a cart for 1000 steps; the cart motor's gain is 1 + delta one way "
-        "and 1 - delta the other",
-    ),
+VARIANTS = control_variants(
+    InvertedPendulum,
+    1000,
+    "balance a pole on a cart for 1000 steps; the cart motor's gain is 1 + delta one way "
+    "and 1 - delta the other",
 )

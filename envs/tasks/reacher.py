@@ -20,9 +20,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium.envs.mujoco import reacher_v5
 
-from equirobot_envs.flip_control import FlipControl, Reflections, no_expert
-from equirobot_envs.geometry import Workspace
-from equirobot_envs.registry import TaskSpec
+from equirobot_envs.flip_control import FlipControl, Reflections, control_variants
 
 # observation: cos q0, cos q1, sin q0, sin q1, target x, target y, dq0, dq1, (fingertip - target) x, y
 MIRROR_Y = (1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0, -1.0, 1.0, -1.0)
@@ -52,16 +50,9 @@ class Reacher(FlipControl, reacher_v5.ReacherEnv):
         return np.array([-d0, -d1, -vx, vy])
 
 
-VARIANTS = (
-    TaskSpec(
-        name="Reacher",
-        variant="",
-        scene_class=Reacher,
-        horizon=50,
-        objects={},
-        expert=no_expert,
-        workspace=Workspace((0.0, 0.0, 0.0)),
-        description="bring a two-link arm's fingertip to a target (success: within 2 cm at the end); the "
-        "shoulder motor is flip-asymmetric",
-    ),
+VARIANTS = control_variants(
+    Reacher,
+    50,
+    "bring a two-link arm's fingertip to a target (success: within 2 cm at the end); the "
+    "shoulder motor is flip-asymmetric",
 )
