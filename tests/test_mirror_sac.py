@@ -223,3 +223,23 @@ def test_one_override_switches_to_the_relaxed_agent_and_a_scene_agent_is_refused
     assert (run / "symmetry_report.json").exists()
     refused = equirobot("train", "task=reacher", "policy=equi_sac", f"run_dir={tmp_path / 'x'}", cwd=tmp_path)
     assert refused.returncode == 2 and "this control task's group is D2" in refused.stderr, refused.stderr
+
+
+def test_relaxed_sac_on_the_heightmap_starts_as_exact_as_equi_sac():
+    from equirobot.policies.checks import actor_critic_errors, exact_subgroup
+
+    spec = DataSpec.from_features(
+        ["gripper_heightmap"],
+        "closed_loop",
+        EnvConfig(task="block_picking", heightmap_size=16),
+        0,
+        [0.0, 0.0],
+    )
+    torch.manual_seed(0)
+    tiny = {"type": "sac", "encoder_channels": [8, 16], "features": 16, "hidden": 16, "group": "C4"}
+    policy = make_policy({**tiny, "relaxed_banks": 2}, spec)
+    assert isinstance(policy, SACPolicy)
+    inputs = {"gripper_heightmap": torch.rand(2, 1, 1, 16, 16) * 0.1, "lowdim": torch.rand(2, 1, 12)}
+    for part, errors in actor_critic_errors(policy, inputs).items():
+        assert exact_subgroup(policy.sym, errors, 1e-4) == "C4 (all of it)", (part, errors)
+    assert len(policy.symmetry_breaking()) > 0 and max(policy.symmetry_breaking().values()) == 0.0

@@ -21,7 +21,7 @@ from equirobot.policies.sac.modeling import SACPolicy
 from equirobot.training.online import OnlineSource
 from equirobot.training.trainer import Trainer, make_spec
 
-PRESETS = ("equi_sac", "sac", "rad", "drq", "sac_rot_aug", "equi_sacfd", "sacfd", "relaxed_sac")
+PRESETS = ("equi_sac", "sac", "rad", "drq", "sac_rot_aug", "equi_sacfd", "sacfd")
 TINY_SAC = {"encoder_channels": [8, 16], "features": 16, "hidden": 16, "random_steps": 5}
 
 

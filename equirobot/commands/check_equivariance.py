@@ -118,7 +118,12 @@ def actor_critic_rows(sym: SceneSymmetry, tolerance: float) -> list[list[str]]:
     frames["lowdim"] = torch.rand(2, spec.shapes["lowdim"][0])
     inputs = {k: v[:, None] for k, v in frames.items()}
     rows = []
-    for method, errors in (("sac", actor_critic_errors(sac, inputs)), ("dqn", q_map_errors(dqn, inputs))):
+    parts = [("sac", actor_critic_errors(sac, inputs)), ("dqn", q_map_errors(dqn, inputs))]
+    if sym.order > 1:  # relaxed_sac at initialisation: as exact as equi_sac
+        relaxed = make_policy({"type": "sac", **RL_TINY, "group": sym.name, "relaxed_banks": 2}, spec)
+        assert isinstance(relaxed, SACPolicy)
+        parts.append(("relaxed_sac", actor_critic_errors(relaxed, inputs)))
+    for method, errors in parts:
         for part, values in errors.items():
             rows.append(
                 [
