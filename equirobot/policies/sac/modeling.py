@@ -242,8 +242,14 @@ class SACPolicy(Policy):
         return out
 
     def symmetry_report(self, obs: dict[str, torch.Tensor]) -> dict:
-        """After training: each relaxed layer's symmetry breaking and, on a control task, the read-out."""
-        report: dict = {"symmetry_breaking": self.symmetry_breaking()}
+        """After training: each relaxed layer's symmetry breaking and, on a control task, the read-out.
+
+        Empty for an exact agent on a scene task.
+        """
+        breaking = self.symmetry_breaking()
+        if not breaking and self.spec.reflections is None:
+            return {}  # an exact agent on a scene task: nothing to report
+        report: dict = {"symmetry_breaking": breaking}
         if self.spec.reflections is not None:
             report["asymmetry_readout"] = self.asymmetry_readout(obs)
         return report
