@@ -71,9 +71,8 @@ class SACPolicy(Policy):
             return config.fields(channels, order)
 
         obs_type = regular(fiber(self.sym), fields(config.features))
-        self.state_input = spec.reflections is not None
-        self.inputs: TopDownInput | None = None
-        if self.state_input:  # a control task: the state vector, by its mirrors' signs
+        self.inputs: TopDownInput | None = None  # None: a control task's state vector
+        if spec.reflections is not None:  # a control task: the state vector, by its mirrors' signs
             if config.augmentation != "none":
                 raise ValueError(
                     f"policy.augmentation={config.augmentation} turns heightmaps; a control task's state "
@@ -196,8 +195,9 @@ class SACPolicy(Policy):
         out = {}
         for part in ("actor_encoder", "actor", "critic_encoder", "critics"):
             module = getattr(self, part)
+            relaxed = {id(layer) for layer in relaxed_layers(module)}
             for name, layer in module.named_modules():
-                if layer in relaxed_layers(module):
+                if id(layer) in relaxed:
                     out[f"{part}.{name}"] = layer.symmetry_breaking()
         return out
 
