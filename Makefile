@@ -11,9 +11,15 @@ export MUJOCO_GL ?= egl
 setup: $(VENV)/.installed
 
 # escnn's py3nj dependency compiles Fortran; robosuite/mujoco render headless through EGL (Mesa).
+# `equirobot deploy transport=ros1` and its tests use ROS 1 from Debian (roscore, rostopic, rospy); the
+# venv reaches rospy through a .pth file that appends Debian's dist-packages (venv packages come first).
+ROS_DEBS := ros-core python3-rospy python3-geometry-msgs python3-sensor-msgs python3-std-msgs
+SITE := $(VENV)/lib/python3.11/site-packages
 $(VENV)/.installed: pyproject.toml setup.py
 	@command -v gfortran >/dev/null || (apt-get install -y gfortran || (apt-get update && apt-get install -y gfortran))
+	@dpkg -s $(ROS_DEBS) >/dev/null 2>&1 || (apt-get install -y $(ROS_DEBS) || (apt-get update && apt-get install -y $(ROS_DEBS)))
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	echo /usr/lib/python3/dist-packages > $(SITE)/debian_ros.pth
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
 	@touch $@
@@ -34,6 +40,7 @@ lint: setup
 	$(BIN)/ruff format --check equirobot envs tests scripts
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	$(BIN)/hadolint docker/*.Dockerfile
 
 # Two pytest workers (one torch thread each), a test file per worker: the module-scoped fixtures
 # (trained runs, collected datasets) are built once.

@@ -11,12 +11,12 @@ import atexit
 import weakref
 
 import mujoco
-import numba
 import numpy as np
 
 from equirobot_envs.config import EnvConfig
 from equirobot_envs.features import IMAGE_CAMERAS
 from equirobot_envs.geometry import Workspace
+from equirobot_envs.point_clouds import cloud_features, crop
 
 HEIGHTMAP_CAMERA = "equirobot_heightmap"
 
@@ -42,66 +42,6 @@ def geom_colours(model: mujoco.MjModel) -> np.ndarray:
         if tex >= 0:
             colours[g] *= tex_means[tex]
     return np.vstack([colours, np.zeros((1, 3))]).astype(np.float32)
-
-
-@numba.njit(cache=True)
-def farthest_point_indices(points: np.ndarray, n: int) -> np.ndarray:
-    """Greedy farthest point sampling from index 0; deterministic. points (M, 3), n <= M."""
-    m = points.shape[0]
-    chosen = np.empty(n, dtype=np.int64)
-    dist = np.full(m, np.inf)
-    current = 0
-    for i in range(n):
-        chosen[i] = current
-        best, best_d = 0, -1.0
-        for j in range(m):
-            d = 0.0
-            for k in range(3):
-                diff = points[j, k] - points[current, k]
-                d += diff * diff
-            if d < dist[j]:
-                dist[j] = d
-            if dist[j] > best_d:
-                best_d = dist[j]
-                best = j
-        current = best
-    return chosen
-
-
-def downsample(points: np.ndarray, n: int, cell: float) -> np.ndarray:
-    """(M, 6) -> (n, 6): one point per ``cell``-sized grid cell, then farthest point sampling.
-
-    Fewer than ``n`` occupied cells (an almost empty workspace) repeat points cyclically, so the
-    output size is fixed. An empty input gives zeros.
-    """
-    if len(points) == 0:  # nothing in the workspace: all points at the origin, black
-        return np.zeros((n, points.shape[1]), dtype=np.float32)
-    keys = np.floor(points[:, :3] / cell).astype(np.int64)
-    _, first = np.unique(keys, axis=0, return_index=True)
-    points = points[np.sort(first)]
-    if len(points) <= n:
-        return points[np.arange(n) % len(points)].astype(np.float32)
-    return points[farthest_point_indices(points[:, :3].astype(np.float64), n)].astype(np.float32)
-
-
-def voxelize(points: np.ndarray, workspace: Workspace, size: int) -> np.ndarray:
-    """(M, 6) xyz+rgb points inside the workspace -> (4, D, D, D) uint8 grid indexed [c, x, y, z].
-
-    Channel 0 is occupancy (0 or 255), channels 1-3 the mean colour of the points in the voxel (0-255).
-    """
-    grid = np.zeros((4, size, size, size), dtype=np.uint8)
-    if len(points) == 0:
-        return grid
-    idx = ((points[:, :3] - workspace.low) / (2 * workspace.half_size) * size).astype(np.int64)
-    idx = np.clip(idx, 0, size - 1)
-    flat = np.ravel_multi_index(idx.T, (size, size, size))
-    counts = np.bincount(flat, minlength=size**3)
-    occupied = counts > 0
-    grid[0].reshape(-1)[occupied] = 255
-    for c in range(3):
-        sums = np.bincount(flat, weights=points[:, 3 + c], minlength=size**3)
-        grid[1 + c].reshape(-1)[occupied] = np.round(255 * sums[occupied] / counts[occupied]).astype(np.uint8)
-    return grid
 
 
 class DepthAndGeomPass:
@@ -272,8 +212,7 @@ class SceneObserver:
         """(M, 6) points of all point-cloud cameras that fall inside the workspace cube."""
         cfg = self.config
         pts = np.vstack([self.camera_points(c, cfg.point_cloud_camera_size) for c in cfg.point_cloud_cameras])
-        inside = np.all((pts[:, :3] >= self.workspace.low) & (pts[:, :3] < self.workspace.high), axis=1)
-        return pts[inside]
+        return crop(pts, self.workspace)
 
     def observe(self) -> dict[str, np.ndarray]:
         """Every array the configured modes ask for, keyed as in DESIGN.md (proprio and state excluded)."""
@@ -285,12 +224,9 @@ class SceneObserver:
             for cam in IMAGE_CAMERAS:
                 out[f"{cam}_depth"] = self.render_depth(cam, cfg.image_size)[..., None]
         if "point_cloud" in cfg.obs or "voxels" in cfg.obs:
-            points = self.workspace_points()
-            if "point_cloud" in cfg.obs:
-                cell = 2 * self.workspace.half_size / 128
-                out["point_cloud"] = downsample(points, cfg.n_points, cell)
-            if "voxels" in cfg.obs:
-                out["voxels"] = voxelize(points, self.workspace, cfg.voxel_size)
+            n_points = cfg.n_points if "point_cloud" in cfg.obs else None
+            voxel_size = cfg.voxel_size if "voxels" in cfg.obs else None
+            out.update(cloud_features(self.workspace_points(), self.workspace, n_points, voxel_size))
         if "heightmap" in cfg.obs:
             depth = self.render_depth(HEIGHTMAP_CAMERA, cfg.heightmap_size)
             cam_z = self.data.cam_xpos[self.model.camera(HEIGHTMAP_CAMERA).id][2]

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dataset plot": ("dataset_plot", "equirobot.commands.dataset_view:plot"),
     "train": ("train", "equirobot.commands.train:run"),
     "eval": ("eval", "equirobot.commands.eval:run"),
+    "deploy": ("deploy", "equirobot.commands.deploy:run"),
+    "sim-robot": ("sim_robot", "equirobot.commands.deploy:sim_robot"),
     "bench obs": ("bench_obs", "equirobot.commands.bench_obs:run"),
     "bench experts": ("bench_experts", "equirobot.commands.bench_experts:run"),
     "bench nets": ("bench_nets", "equirobot.commands.bench_nets:run"),
@@ -80,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from equirobot.config import register_schemas
     from equirobot.data.replay_buffer import DatasetError
+    from equirobot.deploy.bridge import BridgeError
+    from equirobot.deploy.messages import MessageError
+    from equirobot.deploy.node import DeployError
     from equirobot.evaluation.engine import WorkerError
     from equirobot.evaluation.evaluate import EvaluationFailed
     from equirobot.policies.checkpoint import CheckpointError
@@ -94,10 +99,21 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         try:
             _load(target)(typed)
-        except (DatasetError, CheckpointError, FileExistsError) as error:  # bad input: nothing was done
+        except (
+            DatasetError,
+            CheckpointError,
+            FileExistsError,
+            DeployError,
+            MessageError,
+        ) as error:  # bad input: nothing was done
             print(f"equirobot {name}: {error}", file=sys.stderr)
             sys.exit(2)
-        except (FloatingPointError, WorkerError, EvaluationFailed) as error:  # the job failed part-way
+        except (
+            FloatingPointError,
+            WorkerError,
+            EvaluationFailed,
+            BridgeError,
+        ) as error:  # the job failed part-way
             print(f"equirobot {name}: failed: {error}", file=sys.stderr)
             sys.exit(1)
 

@@ -16,6 +16,8 @@ import torch
 from hydra.core.config_store import ConfigStore
 
 from equirobot.demos.agents import AGENTS
+from equirobot.deploy.bridge import TRANSPORTS
+from equirobot.deploy.robot import RobotConfig
 from equirobot.policies.base import resolve_group
 from equirobot.policies.registry import POLICIES, config_class, make_config
 from equirobot_envs.config import EnvConfig
@@ -404,6 +406,74 @@ class EvalConfig:
         )
 
 
+@dataclass
+class RosConnection:
+    """How a ROS command reaches ROS (``transport=ros1|rosbridge``)."""
+
+    transport: str = "ros1"
+    """``ros1``: rospy on the master at ``ROS_MASTER_URI``; ``rosbridge``: a rosbridge v2 server."""
+    host: str = "localhost"
+    """rosbridge server host."""
+    port: int = 9090
+    """rosbridge server port."""
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"transport={self.transport!r}; valid: {list(TRANSPORTS)}")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be in 1..65535, got {self.port}")
+
+
+@dataclass
+class DeployConfig(RosConnection):
+    """``equirobot deploy checkpoint=<dir> robot=sim_panda transport=ros1``."""
+
+    checkpoint: str = ""
+    """A checkpoint folder, or a run folder (its ``checkpoints/latest``)."""
+    robot: RobotConfig = field(default_factory=RobotConfig)
+    duration: float = 0.0
+    """Seconds to run; 0: until interrupted (Ctrl-C or SIGTERM), then the stats are written."""
+    inference_steps: int = 0
+    """Sampler steps per action chunk (0: the checkpoint's own setting)."""
+    threads: int = 1
+    """torch CPU threads."""
+    dry_run: bool = False
+    """Log the targets, send nothing (``robot.safety.dry_run``)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.checkpoint:
+            raise ValueError("give checkpoint=<checkpoint folder or run folder>")
+        check_ranges(self, positive=("threads",), non_negative=("duration", "inference_steps"))
+
+
+@dataclass
+class SimRobotConfig(EnvConfig, RosConnection):
+    """``equirobot sim-robot task=<t> episodes=10``: the task's env on the robot config's topics."""
+
+    robot: RobotConfig = field(default_factory=RobotConfig)
+    episodes: int = 10
+    seed: int = 100_000
+    """Episode i uses seed seed + i (the seeds of ``equirobot eval``)."""
+    lockstep: bool = True
+    """Step once per command that answers the latest observation; false: real time at the control rate."""
+    max_steps: int = 0
+    """Episode length; 0: the task's horizon."""
+    command_timeout: float = 30.0
+    """Lockstep: seconds to wait for the node before failing."""
+    record_actions: bool = False
+    """Keep each executed action in the results file (to compare a run with an in-process one)."""
+
+    def __post_init__(self) -> None:
+        EnvConfig.__post_init__(self)
+        RosConnection.__post_init__(self)
+        if self.control != "abs":
+            raise ValueError("sim-robot executes end-effector targets: control must be abs")
+        if task_family(self.task) != "mimicgen":
+            raise ValueError(f"sim-robot drives the Panda tasks (mimicgen family); {self.task} is not one")
+        check_ranges(self, positive=("episodes", "command_timeout"), non_negative=("max_steps",))
+
+
 SCHEMAS = {
     "tasks": TasksConfig,
     "rollout": RolloutConfig,
@@ -420,6 +490,8 @@ SCHEMAS = {
     "dataset_plot": DatasetViewConfig,
     "train": TrainConfig,
     "eval": EvalConfig,
+    "deploy": DeployConfig,
+    "sim_robot": SimRobotConfig,
 }
 
 
