@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench experts": ("bench_experts", "equirobot.commands.bench_experts:run"),
     "bench nets": ("bench_nets", "equirobot.commands.bench_nets:run"),
     "bench policy": ("bench_policy", "equirobot.commands.bench_policy:run"),
+    "bench deploy": ("bench_deploy", "equirobot.commands.deploy:bench"),
     "check-equivariance": ("check_equivariance", "equirobot.commands.check_equivariance:run"),
 }
 

@@ -448,6 +448,28 @@ class DeployConfig(RosConnection):
 
 
 @dataclass
+class BenchDeployConfig:
+    """``equirobot bench deploy checkpoint=<dir> duration=20``: the node's latency and achieved rate.
+
+    Starts a roscore (unless one answers at ``ROS_MASTER_URI``) and ``equirobot sim-robot`` in real time
+    on the checkpoint's task and observation settings, runs the node for ``duration`` seconds, prints
+    and writes ``bench_deploy.json``. ros1 only.
+    """
+
+    checkpoint: str = ""
+    robot: RobotConfig = field(default_factory=RobotConfig)
+    duration: float = 20.0
+    threads: int = 1
+    inference_steps: int = 0
+    """Sampler steps per action chunk (0: the checkpoint's own setting)."""
+
+    def __post_init__(self) -> None:
+        if not self.checkpoint:
+            raise ValueError("give checkpoint=<checkpoint folder or run folder>")
+        check_ranges(self, positive=("duration", "threads"), non_negative=("inference_steps",))
+
+
+@dataclass
 class SimRobotConfig(EnvConfig, RosConnection):
     """``equirobot sim-robot task=<t> episodes=10``: the task's env on the robot config's topics."""
 
@@ -491,6 +513,7 @@ SCHEMAS = {
     "train": TrainConfig,
     "eval": EvalConfig,
     "deploy": DeployConfig,
+    "bench_deploy": BenchDeployConfig,
     "sim_robot": SimRobotConfig,
 }
 

@@ -446,3 +446,76 @@ def test_nonfinite_actions_and_out_of_workspace_targets_are_never_sent(ros_link,
     # and a NaN in an observation is never given to the policy
     arm.obs = {**arm.obs, "object": np.full_like(arm.obs["object"], np.nan)}
     assert run_node(node, arm, 3) == 0 and node.safety.counts()["nonfinite_observation"] >= 1
+
+
+def test_the_node_builds_observations_and_acts_without_the_simulator(
+    ros_env, scene_obs, checkpoint, tmp_path
+):
+    """A robot's computer: the node, its observation from ROS messages and the policy's action load
+    neither robosuite nor MuJoCo, and the observation is the simulator's own."""
+    from equirobot.deploy.bridge import json_safe
+
+    obs, joints, positions, points = scene_obs
+    sensors = {
+        "eef_pose": m.pose_stamped(obs["robot0_eef_pos"], obs["robot0_eef_quat"], "world", 1.0),
+        "joint_states": m.joint_state(joints, positions, 1.0),
+        "objects": m.pose_array(obs["object"].reshape(-1, 7), "world", 1.0),
+        "points": m.point_cloud2(points, "world", 1.0, packed=False),
+    }
+    (tmp_path / "sensors.json").write_text(json.dumps(json_safe(sensors)))
+    np.savez(tmp_path / "obs.npz", **obs)
+    script = f"""
+import json, sys
+import numpy as np
+from equirobot.deploy.bridge import Ros1Bridge
+from equirobot.deploy.node import DeployNode, Received
+from equirobot.deploy.robot import RobotConfig
+from equirobot.policies.checkpoint import load_policy, read_config
+node = DeployNode(load_policy({str(checkpoint)!r}), read_config({str(checkpoint)!r}), RobotConfig(),
+                  Ros1Bridge("no_simulator"))
+sensors = json.loads(open({str(tmp_path / "sensors.json")!r}).read())
+built = node.observation({{k: Received(v, 1.0, 0.0) for k, v in sensors.items()}})
+want = np.load({str(tmp_path / "obs.npz")!r})
+assert sorted(built) == sorted(want.files), (sorted(built), want.files)
+for key in built:
+    np.testing.assert_array_equal(built[key], want[key], err_msg=key)
+assert node.policy.select_action({{k: v[None] for k, v in built.items()}}).shape == (1, 10)
+print("simulator:", sorted(m for m in sys.modules if m.split(".")[0] in ("robosuite", "mujoco")))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=ros_env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "simulator: []" in result.stdout, result.stdout
+
+
+def test_deploy_refuses_what_it_cannot_serve(ros_env, checkpoint, tmp_path):
+    from equirobot.deploy.node import DeployError, inputs_of
+
+    heightmap = {"task": "block_picking", "spec": {"modes": ["gripper_heightmap"], "control": "closed_loop"}}
+    with pytest.raises(DeployError, match=r"inputs \['gripper_heightmap', 'holding'\] cannot be built"):
+        inputs_of(heightmap)
+    dead = {**ros_env, "ROS_MASTER_URI": f"http://localhost:{free_port()}"}
+    no_master = subprocess.run(
+        [str(BIN / "equirobot"), "deploy", f"checkpoint={checkpoint}", "hydra.run.dir=x"],
+        env=dead, cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert no_master.returncode == 1 and "no ROS master" in no_master.stderr, no_master.stderr[-2000:]
+    off = subprocess.run(
+        [str(BIN / "equirobot"), "deploy", f"checkpoint={checkpoint}", "robot.safety.max_step_m=0"],
+        env=ros_env, cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert off.returncode == 2 and "safety.disabled" in off.stderr
+
+
+def test_bench_deploy_prints_latency_and_rate(ros_env, checkpoint, tmp_path):
+    result = subprocess.run(
+        [str(BIN / "equirobot"), "bench", "deploy", f"checkpoint={checkpoint}", "duration=4",
+         "hydra.run.dir=b"],
+        env=ros_env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "achieved" in result.stdout and "latency median" in result.stdout
+    bench = json.loads((tmp_path / "b" / "bench_deploy.json").read_text())
+    assert bench["commands"] > 0 and 0 < bench["achieved_rate_hz"] <= 20 * 1.2
+    assert bench["latency_ms_median"] > 0 and bench["policy_ms_max"] >= bench["policy_ms_median"] > 0

@@ -13,13 +13,18 @@ success rate.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import torch
 from hydra.core.hydra_config import HydraConfig
 
-from equirobot.config import DeployConfig, SimRobotConfig
+from equirobot.config import BenchDeployConfig, DeployConfig, SimRobotConfig
 from equirobot.deploy.bridge import make_bridge
 from equirobot.deploy.node import DeployNode, write_json
 from equirobot.policies.checkpoint import load_policy, read_config
@@ -72,8 +77,93 @@ def sim_robot(cfg: SimRobotConfig) -> None:
         for i in range(cfg.episodes):
             results.append(robot.episode(cfg.seed + i, cfg.command_timeout, cfg.record_actions))
             write_json(out / "sim_robot_results.json", {"task": cfg.task, "episodes": results})
+    except KeyboardInterrupt:  # Ctrl-C or SIGINT: the finished episodes are written
+        log.info("sim-robot interrupted after %d episodes", len(results))
     finally:
         robot.close()
         bridge.close()
     successes = sum(r["success"] for r in results)
     print(f"sim-robot {cfg.task}: {successes}/{len(results)} successes; {out / 'sim_robot_results.json'}")
+
+
+def _master_online() -> bool:
+    import rosgraph
+
+    return bool(rosgraph.is_master_online())
+
+
+def bench(cfg: BenchDeployConfig) -> None:
+    """``equirobot bench deploy``: a real-time run against the simulated arm; latency and rate."""
+    torch.set_num_threads(cfg.threads)
+    folder = checkpoint_folder(cfg.checkpoint)
+    config = read_config(folder)
+    out = Path(HydraConfig.get().runtime.output_dir)
+    started: list[subprocess.Popen] = []
+    try:
+        from equirobot.deploy.bridge import _import_rospy
+
+        _import_rospy()  # a clear error if rospy is missing
+        if not _master_online():
+            with socket.socket() as s:
+                s.bind(("localhost", 0))
+                port = s.getsockname()[1]
+            os.environ["ROS_MASTER_URI"] = f"http://localhost:{port}"
+            started.append(
+                subprocess.Popen(
+                    ["roscore", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            )
+            deadline = time.monotonic() + 30
+            while not _master_online():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("roscore did not start within 30 s")
+                time.sleep(0.3)
+        env = config.get("env", {})
+        settings = [
+            f"{k}={v}"
+            for k, v in env.items()
+            if k in ("image_size", "n_points", "voxel_size", "point_cloud_camera_size")
+        ]
+        obs = ",".join(config["spec"]["modes"])
+        sim_log = open(out / "sim_robot.log", "w")  # noqa: SIM115 (closed with the process)
+        started.append(
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "equirobot"),
+                    "sim-robot",
+                    f"task={config['task']}",
+                    f"obs=[{obs}]",
+                    *settings,
+                    "episodes=1000",
+                    "lockstep=false",
+                    f"hydra.run.dir={out / 'sim'}",
+                ],
+                stdout=sim_log,
+                stderr=sim_log,
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
+            )  # fmt: skip
+        )
+        overrides = {"inference_steps": cfg.inference_steps} if cfg.inference_steps else None
+        bridge = make_bridge("ros1", "equirobot_bench_deploy")
+        node = DeployNode(load_policy(folder, overrides=overrides), config, cfg.robot, bridge)
+        if not node.wait_for_inputs(300):
+            raise RuntimeError(
+                f"bench deploy: the simulated arm sent nothing within 300 s ({out / 'sim_robot.log'})"
+            )
+        node.spin(cfg.duration)
+        summary = {"checkpoint": str(folder), "duration_s": cfg.duration, **node.summary()}
+        write_json(out / "bench_deploy.json", summary)
+        bridge.close()
+    finally:
+        for proc in reversed(started):
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    print(
+        f"bench deploy: {summary['commands']} commands in {cfg.duration:g} s, achieved "
+        f"{summary['achieved_rate_hz']:.1f} Hz of {cfg.robot.rate:g}; observation-to-command latency median "
+        f"{summary['latency_ms_median']:.1f} ms, p95 {summary['latency_ms_p95']:.1f} ms; policy median "
+        f"{summary['policy_ms_median']:.1f} ms; {out / 'bench_deploy.json'}"
+    )

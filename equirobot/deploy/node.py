@@ -64,9 +64,11 @@ class Inputs:
 
 
 def inputs_of(config: dict) -> Inputs:
-    """The inputs of a checkpoint config (``read_config``); refuses observation modes ROS cannot give."""
-    from equirobot_envs.registry import get_task
+    """The inputs of a checkpoint config (``read_config``); refuses observation modes ROS cannot give.
 
+    The workspace comes from the checkpoint; a checkpoint written before it stored one has it read off
+    its task, which loads the simulator.
+    """
     spec, env = config["spec"], config.get("env", {})
     keys = [f.key for f in mode_features(spec["modes"]) if f.is_policy_input]
     unsupported = [k for k in keys if k not in SUPPORTED]
@@ -77,7 +79,12 @@ def inputs_of(config: dict) -> Inputs:
         )
     if spec["control"] not in ("abs", "delta"):
         raise DeployError(f"control={spec['control']!r}: the node sends end-effector targets (abs or delta)")
-    task = get_task(config["task"])
+    if "workspace" in config:
+        workspace = Workspace(**{**config["workspace"], "center": tuple(config["workspace"]["center"])})
+    else:
+        from equirobot_envs.registry import get_task
+
+        workspace = get_task(config["task"]).workspace
     return Inputs(
         keys=keys,
         control=spec["control"],
@@ -85,7 +92,7 @@ def inputs_of(config: dict) -> Inputs:
         image_size=int(env.get("image_size", 84)),
         n_points=int(env.get("n_points", 1024)) if "point_cloud" in keys else None,
         voxel_size=int(env.get("voxel_size", 64)) if "voxels" in keys else None,
-        workspace=task.workspace,
+        workspace=workspace,
     )
 
 
@@ -123,6 +130,7 @@ class NodeStats:
             "latency_ms_median": float(np.median(lat)),
             "latency_ms_p95": float(np.percentile(lat, 95)),
             "policy_ms_median": float(np.median(self.policy_ms)) if self.policy_ms else 0.0,
+            "policy_ms_max": float(np.max(self.policy_ms)) if self.policy_ms else 0.0,
             "slow_ticks": self.slow_ticks,
             "safety_events": safety,
         }
@@ -341,6 +349,16 @@ class DeployNode:
                 next_tick = time.monotonic()
             else:
                 self._stop.wait(-lag)
+
+    def wait_for_inputs(self, timeout: float) -> bool:
+        """Block until every input has arrived once (or ``timeout`` seconds pass)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self._lock:
+                if set(self._sources) <= set(self._latest):
+                    return True
+            time.sleep(0.05)
+        return False
 
     def stop(self) -> None:
         self._stop.set()

@@ -34,6 +34,7 @@ NCCL on GPU); rank 0 alone logs, evaluates and writes checkpoints.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -182,9 +183,13 @@ class Trainer:
 
     def _config(self) -> dict:
         cfg = OmegaConf.to_container(OmegaConf.structured(self.cfg))
+        task = get_task(self.cfg.task)
         return {
-            "task": get_task(self.cfg.task).config_name,
+            "task": task.config_name,
             "env": self.cfg.env_kwargs(),
+            # the box point clouds and voxels are cropped to: the deploy node crops a robot's clouds to it
+            # without loading the task (and the simulator)
+            "workspace": dataclasses.asdict(task.workspace),
             "train": cfg,
             "step": self.step,
             "evaluations": self.evaluations,
