@@ -49,6 +49,7 @@ def main() -> None:
     modes = ",".join(config["spec"]["modes"])
     sizes = [f"{k}={v}" for k, v in config["env"].items() if k in ("image_size", "n_points", "voxel_size")]
     started = time.time()
+    procs: list[subprocess.Popen] = []
     try:
         sim = subprocess.Popen(
             [str(BIN / "equirobot"), "sim-robot", f"task={config['task']}", f"obs=[{modes}]", *sizes,
@@ -60,11 +61,15 @@ def main() -> None:
              "robot.rate=1000", f"hydra.run.dir={args.work / 'node'}"],
             env=env,
         )  # fmt: skip
+        procs += [sim, node]
         if sim.wait() != 0:
             sys.exit("sim-robot failed")
         node.send_signal(signal.SIGINT)
         node.wait(timeout=60)
     finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
         core.send_signal(signal.SIGINT)
         core.wait(timeout=30)
     ros_seconds = time.time() - started

@@ -380,8 +380,8 @@ class Arm:
         bridge.subscribe(topics.target, m.POSE_STAMPED, self.targets.append)
         time.sleep(1.0)  # connections
 
-    def send(self, silent: tuple[str, ...] = ()) -> None:
-        t, o = time.time(), self.obs
+    def send(self, silent: tuple[str, ...] = (), stamp: float | None = None) -> None:
+        t, o = time.time() if stamp is None else stamp, self.obs
         messages = {
             "joint_states": m.joint_state(self.joints, self.positions, t),
             "eef_pose": m.pose_stamped(o["robot0_eef_pos"], o["robot0_eef_quat"], "world", t),
@@ -519,3 +519,34 @@ def test_bench_deploy_prints_latency_and_rate(ros_env, checkpoint, tmp_path):
     bench = json.loads((tmp_path / "b" / "bench_deploy.json").read_text())
     assert bench["commands"] > 0 and 0 < bench["achieved_rate_hz"] <= 20 * 1.2
     assert bench["latency_ms_median"] > 0 and bench["policy_ms_max"] >= bench["policy_ms_median"] > 0
+
+
+def test_a_synchronized_node_acts_once_per_stamp_and_anew_when_an_episode_restarts_the_clock(
+    ros_link, scene_obs, checkpoint
+):
+    """In lockstep the node answers each stamp once; a new episode may start at an earlier stamp (a
+    simulation faster than the wall clock, a robot driver restarted) and is answered too."""
+    node = make_node(checkpoint, ros_link())
+    node.robot.synchronized = True
+    link = ros_link()
+    arm = Arm(link, scene_obs, node.robot.topics)
+    episode = link.publisher(node.robot.topics.episode, m.INT64)
+    time.sleep(0.5)
+    episode({"data": 7})
+    time.sleep(0.5)
+    now = time.time()
+
+    def answered(stamp: float) -> int:
+        before = len(arm.targets)
+        arm.send(stamp=stamp)
+        time.sleep(0.3)
+        for _ in range(3):  # three ticks, one stamp
+            node.tick()
+        time.sleep(0.3)
+        return len(arm.targets) - before
+
+    assert node._episode_seed == 7
+    assert answered(now) == 1 and answered(now + 0.05) == 1
+    episode({"data": 8})
+    time.sleep(0.5)
+    assert node._episode_seed == 8 and answered(now - 5.0) == 1  # the clock went back with the episode

@@ -207,6 +207,7 @@ class DeployNode:
             if not repeat:
                 self.policy.reset([0], [seed])
                 self._episode_seed, self._commands_at_reset = seed, self.stats.commands
+                self._acted_stamp = -np.inf  # a robot's clock may restart with the episode
                 self.stats.episodes += 1
                 log.info("episode with seed %d: policy reset", seed)
         self._publish_ack({"data": seed})

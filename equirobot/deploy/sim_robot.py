@@ -81,6 +81,7 @@ class SimRobot:
         self._target: m.Message | None = None
         self._gripper: m.Message | None = None
         self._acked: int | None = None
+        self._last_stamp = -np.inf
         bridge.subscribe(t.target, m.POSE_STAMPED, self._on("_target"))
         bridge.subscribe(t.gripper, m.JOINT_STATE, self._on("_gripper"))
         bridge.subscribe(t.episode_ack, m.INT64, self._on_ack)
@@ -159,10 +160,13 @@ class SimRobot:
         else:
             self._pub["episode"]({"data": seed})
         obs, _ = self.env.reset(seed=seed)
-        start, steps, success, last = time.time(), 0, False, None
+        # stamps: simulation time, one control period a step, never going back (lockstep runs faster or
+        # slower than the wall clock); an episode starts at the wall clock or a second after the last one
+        start = max(time.time(), self._last_stamp + 1.0)
+        steps, success, last = 0, False, None
         executed: list[list[float]] = []
         while True:
-            stamp = start + steps * self.period
+            stamp = self._last_stamp = start + steps * self.period
             self.publish(obs, stamp)
             if self.lockstep:
                 self._wait(
