@@ -3,9 +3,11 @@ against its in-process evaluation (`equirobot eval`) on the same seeds.
 
     python scripts/ros_vs_in_process.py runs/demo_stack_d1 --episodes 20
 
-Writes scripts/results/ros_vs_in_process.json: per seed, success and steps both ways. The robot config's
-default limits stay on (a trained policy's targets should not need them; the stats count every time
-they bound).
+Writes scripts/results/ros_vs_in_process.json: success both ways, per seed over ROS, and the node's
+stats (how often each safety limit bound). The robot config's limits are on unless overridden:
+
+    python scripts/ros_vs_in_process.py runs/demo_stack_d1 --work runs/ros_loose \
+        --out scripts/results/ros_vs_in_process_loose.json robot.safety.max_speed_m_s=5
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=100_000)
     parser.add_argument("--work", type=Path, default=Path("runs/ros_vs_in_process"))
     parser.add_argument("--out", type=Path, default=RESULTS / "ros_vs_in_process.json")
-    args = parser.parse_args()
+    parser.add_argument("overrides", nargs="*", help="deploy overrides, e.g. robot.safety.max_speed_m_s=2")
+    args = parser.parse_intermixed_args()
     checkpoint = args.run / "checkpoints" / "latest" if (args.run / "checkpoints").is_dir() else args.run
     config = OmegaConf.to_container(OmegaConf.load(checkpoint / "config.yaml"))
     assert isinstance(config, dict)
@@ -58,7 +61,7 @@ def main() -> None:
         )  # fmt: skip
         node = subprocess.Popen(
             [str(BIN / "equirobot"), "deploy", f"checkpoint={checkpoint}", "robot.synchronized=true",
-             "robot.rate=1000", f"hydra.run.dir={args.work / 'node'}"],
+             "robot.rate=1000", f"hydra.run.dir={args.work / 'node'}", *args.overrides],
             env=env,
         )  # fmt: skip
         procs += [sim, node]
@@ -85,6 +88,7 @@ def main() -> None:
         row = next(csv.DictReader(f))
     result = {
         "checkpoint": str(checkpoint),
+        "deploy_overrides": args.overrides,
         "episodes": args.episodes,
         "over_ros": {"successes": sum(e["success"] for e in over_ros), "episodes": over_ros},
         "in_process": {"successes": int(row["successes"]), "success_rate": float(row["success_rate"])},

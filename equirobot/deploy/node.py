@@ -339,8 +339,9 @@ class DeployNode:
             next_tick += period
             lag = time.monotonic() - next_tick
             if lag > 0:
-                self.stats.slow_ticks += 1
-                if not warned and self.stats.slow_ticks > 10 and not self.robot.synchronized:
+                # in lockstep the arm sets the pace: only a free-running loop can be too slow
+                self.stats.slow_ticks += not self.robot.synchronized
+                if not warned and self.stats.slow_ticks > 10:
                     log.warning(
                         "the loop is slower than robot.rate=%g Hz (%.0f ms behind)",
                         self.robot.rate,
