@@ -202,7 +202,9 @@ def open_drawer(
 def _pull_drawer(cabinet: str, pull: float, shape: DrawerShape) -> Reach:
     """Lower a closed fist between the front panel and the handle bar, pull the drawer ``pull`` m open."""
     bar = np.array(LINK) + shape.bar
-    hook = bar + [0, 0.0295, -0.008]  # in the gap between the panel and the bar, just below the bar's axis
+    # In the middle of the gap between the bar (radius 0.009) and the panel (0.042 from the bar's axis), just
+    # below the bar's axis: the fist (0.022 m thick) keeps 5 mm from either.
+    hook = bar + [0, 0.0255, -0.008]
     out = hook - [0, pull, 0]
     return Reach(
         cabinet,

@@ -271,11 +271,13 @@ class Planner:
             q, pos_err, rot_err = self.ik(target, self.env.scene.robots[0].init_qpos[:ARM_JOINTS])
         if pos_err > IK_POS_TOL or rot_err > IK_ROT_TOL:
             return None
-        self.data.qpos[self.qpos_ids] = start
+        # The turn left for the last joint once the others are where they go: the hand's axis is the last
+        # joint's, so the controller turns it by that angle (the short way); a solution that turned it
+        # further went round the other way.
+        self.data.qpos[self.qpos_ids] = [*q[:6], start[6]]
         mujoco.mj_kinematics(self.model, self.data)
         turn = _angle(target[:3, :3], self.data.site_xmat[self.site].reshape(3, 3))
-        # The last joint turns the hand by about the hand's turn, less what the base joint's turn does.
-        return q if abs(q[6] - start[6]) <= turn + abs(q[0] - start[0]) + 0.3 else None
+        return q if abs(q[6] - start[6]) <= turn + 0.3 else None
 
     # -- collisions -------------------------------------------------------------------------------
     def clearance(
