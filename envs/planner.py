@@ -51,6 +51,8 @@ TOUCH = 0.001  # metres a hand or held object may sink into the scene where it c
 TRANSIT_LIFTS = (0.0, 0.04, 0.08, 0.14)  # metres above the higher end that a transit may rise
 ALIGNED = 0.0015  # metres: a held object this near its approach pose needs no correction
 TRANSIT_CLEARANCE = 0.015  # metres kept from the scene on the way (the arm lags, a held object swings)
+LIFT_AWAY = (0.0, 0.04, 0.08, 0.12)  # metres a lift may also move away from the robot's base
+FOLD_MARGIN = 0.15  # radians a lifted pose keeps the elbow from its fold bound, where it can
 
 
 class PlanningError(ValueError):
@@ -271,6 +273,11 @@ class Planner:
             q, pos_err, rot_err = self.ik(target, self.env.scene.robots[0].init_qpos[:ARM_JOINTS])
         if pos_err > IK_POS_TOL or rot_err > IK_ROT_TOL:
             return None
+        # A solution with a joint held at its bound got there by contorting the others (the last joint
+        # pinned while the others turn the hand, the elbow folded as far as it goes): the controller does
+        # not, it stalls at the limit.
+        if np.any(q <= self.low + 1e-3) or np.any(q >= self.high - 1e-3):
+            return None
         # The turn left for the last joint once the others are where they go: the hand's axis is the last
         # joint's, so the controller turns it by that angle (the short way); a solution that turned it
         # further went round the other way.
@@ -352,15 +359,16 @@ class Planner:
                 least = min(least, self.clearance(q, fingers, ignore, held, last_ignore) + CLEARANCE + TOUCH)
         return True, least
 
-    def follow(self, start: np.ndarray, end: np.ndarray, steps: int = 6) -> np.ndarray | None:
+    def follow(
+        self, start: np.ndarray, end: np.ndarray, steps: int = 6, q: np.ndarray | None = None
+    ) -> np.ndarray | None:
         """Joint angles at ``end``, reached the way the controller goes there from ``start``.
 
         Through poses interpolated from ``start`` (position linearly, orientation by slerp), each
         warm-started from the last; None where a joint's limit stops the way (a wrist that would have to
-        turn the long way round).
+        turn the long way round). ``q``: the arm's joint angles at ``start`` (default: the arm now).
         """
         turn = Rotation.from_matrix(end[:3, :3] @ start[:3, :3].T).as_rotvec()
-        q = None
         for s in np.linspace(0, 1, steps + 1)[1:]:
             p = pose(start[:3, 3] + s * (end[:3, 3] - start[:3, 3]))
             p[:3, :3] = Rotation.from_rotvec(s * turn).as_matrix() @ start[:3, :3]
@@ -532,19 +540,47 @@ class Pick:
                         out.append((cost, [back, target]))
         return out
 
+    def lifted(self, env, planner: Planner, target: np.ndarray) -> np.ndarray | None:
+        """Where the hand lifts the object to from the grasp ``target``: ``lift`` straight up, else also away
+        from the robot's base (near it, lifting straight up folds the elbow, and the controller folds it
+        further than the planned pose does, onto its limit); the first lift that keeps the elbow
+        ``FOLD_MARGIN`` from its bound, else the one that keeps most. None if the arm reaches none."""
+        away = target[:2, 3] - env.body_pose("robot0_base")[0][:2]
+        away /= max(float(np.linalg.norm(away)), 1e-9)
+        q = planner.reach(target)
+        if q is None:
+            return None
+        best, best_margin = None, -np.inf
+        for out in LIFT_AWAY:
+            lifted = target.copy()
+            lifted[:3, 3] += [*(out * away), self.lift]
+            end = planner.follow(target, lifted, steps=3, q=q)
+            if end is None:
+                continue
+            margin = float(end[3] - planner.low[3])
+            if margin >= FOLD_MARGIN:
+                return lifted
+            if margin > best_margin:
+                best, best_margin = lifted, margin
+        return best
+
     def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
         ignore = body_geoms(env, self.object)
         for attempt in range(self.tries):
             what = f"pick {self.object!r}"
             then = planner.next_step if isinstance(planner.next_step, Place) else None
-            accept = None
-            if then is not None and then.object == self.object:  # only grasps the placing can use
+            lifts: dict[int, np.ndarray] = {}
 
-                def accept(path: list[np.ndarray], then: Place = then) -> bool:
+            def accept(path: list[np.ndarray], then: Place | None = then) -> bool:
+                lifted = self.lifted(env, planner, path[-1])
+                if lifted is None:
+                    return False
+                if then is not None and then.object == self.object:  # only grasps the placing can use
                     in_hand = np.linalg.inv(pose(*env.body_pose(self.object))) @ path[-1]
-                    lifted = path[-1].copy()
-                    lifted[2, 3] += self.lift
-                    return then.feasible(env, planner, in_hand, lifted)
+                    if not then.feasible(env, planner, in_hand, lifted):
+                        return False
+                lifts[id(path[-1])] = lifted
+                return True
 
             (back, target), _ = _choose(
                 planner, self.candidates(env), (), what=what, last_ignore=ignore, accept=accept
@@ -553,7 +589,7 @@ class Pick:
             yield Waypoint(back[:3, 3], back[:3, :3], OPEN, tolerance=0.015, speed=self.speed)
             yield Waypoint(target[:3, 3], target[:3, :3], OPEN, tolerance=0.008, speed=self.descend_speed)
             yield Waypoint(target[:3, 3], target[:3, :3], CLOSED, tolerance=0.02, hold=self.close_steps)
-            lifted = target[:3, 3] + [0, 0, self.lift]
+            lifted = lifts[id(target)][:3, 3]
             yield Waypoint(lifted, target[:3, :3], CLOSED, tolerance=0.02, speed=self.speed)
             if grasped(env, self.object, self.tolerant):
                 return
@@ -601,8 +637,9 @@ class Place:
         ``in_hand``: the gripper site's pose in the object's frame; ``start``: the hand's pose then.
         """
         obj = start @ np.linalg.inv(in_hand)
-        return any(
-            planner.follow(start, path[0], steps=4) is not None
+        q = planner.reach(start)
+        return q is not None and any(
+            planner.follow(start, path[0], steps=4, q=q) is not None
             for _, path in sorted(self.candidates(env, in_hand, start, obj), key=lambda c: c[0])
         )
 
