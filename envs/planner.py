@@ -273,10 +273,11 @@ class Planner:
             q, pos_err, rot_err = self.ik(target, self.env.scene.robots[0].init_qpos[:ARM_JOINTS])
         if pos_err > IK_POS_TOL or rot_err > IK_ROT_TOL:
             return None
-        # A solution with a joint held at its bound got there by contorting the others (the last joint
-        # pinned while the others turn the hand, the elbow folded as far as it goes): the controller does
-        # not, it stalls at the limit.
-        if np.any(q <= self.low + 1e-3) or np.any(q >= self.high - 1e-3):
+        # A solution that pins a joint at its bound got there by contorting the others (the last joint
+        # held while the others turn the hand, the elbow folded as far as it goes): the controller does
+        # not, it stalls at the limit. (A joint already at its bound, as the arm is now, may stay there.)
+        low, high = q <= self.low + 1e-3, q >= self.high - 1e-3
+        if np.any(low & (start > self.low + 1e-3)) or np.any(high & (start < self.high - 1e-3)):
             return None
         # The turn left for the last joint once the others are where they go: the hand's axis is the last
         # joint's, so the controller turns it by that angle (the short way); a solution that turned it
