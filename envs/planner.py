@@ -724,30 +724,40 @@ class Reach:
     """Move the gripper site through ``vias`` in ``frame``'s frame (an object key; None: the world).
 
     The frame is read when the step starts. Each via may be turned by ``2 pi k / symmetry`` about the
-    frame's z axis (all by the same turn) and the hand by a half turn; the turn needing least wrist
-    rotation whose vias the arm reaches is used.
+    frame's z axis (all by the same turn), the hand by a half turn, and the hand tilted by one of
+    ``tilts`` (radians, all vias alike) about its fingers' closing axis through a point ``pivot`` metres
+    up its own axis from the gripper site (near the robot's base, where the folded arm cannot point the
+    hand straight down, it leans); the least turned and tilted path that the arm reaches (from where it is,
+    the controller's way) is used.
     """
 
     frame: str | None
     vias: tuple[Via, ...]
     symmetry: int = 1
     flip: bool = True
+    tilts: tuple[float, ...] = (0.0,)
+    pivot: float = 0.0
+
+    def _tilt(self, angle: float) -> np.ndarray:
+        up = pose((0.0, 0.0, -self.pivot))
+        return up @ pose(rot=_rot_x(angle)) @ np.linalg.inv(up)
 
     def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
         frame, now = _world(env, self.frame), _eef(env)
         candidates = []
         for turn in _turns(self.symmetry):
             for flip in _turns(2) if self.flip else [np.eye(4)]:
-                path = [frame @ turn @ via.pose @ flip for via in self.vias]
-                candidates.append((_angle(path[0][:3, :3], now[:3, :3]), path))
-        ok = [
-            (cost, path)
-            for cost, path in sorted(candidates, key=lambda c: c[0])
-            if planner.clear_path(path)[0]
-        ]
-        if not ok:
+                for tilt in self.tilts:
+                    path = [frame @ turn @ via.pose @ self._tilt(tilt) @ flip for via in self.vias]
+                    cost = _angle(path[0][:3, :3], now[:3, :3]) + 2 * abs(tilt)
+                    candidates.append((cost, path))
+        for _, path in sorted(candidates, key=lambda c: c[0]):
+            q = planner.follow(now, path[0])
+            if q is not None and planner.clear_path(path, q=q)[0]:
+                break
+        else:
             raise PlanningError(f"reach in {self.frame!r}: no turn of the path is reachable by the arm")
-        for via, target in zip(self.vias, ok[0][1], strict=True):
+        for via, target in zip(self.vias, path, strict=True):
             yield Waypoint(target[:3, 3], target[:3, :3], via.gripper, via.tolerance, via.hold, via.speed)
 
 
