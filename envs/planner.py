@@ -52,6 +52,8 @@ TRANSIT_LIFTS = (0.0, 0.04, 0.08, 0.14)  # metres above the higher end that a tr
 ALIGNED = 0.0015  # metres: a held object this near its approach pose needs no correction
 TRANSIT_CLEARANCE = 0.015  # metres kept from the scene on the way (the arm lags, a held object swings)
 LIFT_AWAY = (0.0, 0.04, 0.08, 0.12)  # metres a lift may also move away from the robot's base
+DETOUR_PUSHES = (0.08, 0.15)  # metres a detour's middle moves away from the robot's base
+SHORT_APPROACH_COST = 5.0  # radians of wrist turn that a pick's half approach counts as (it comes last)
 FOLD_MARGIN = 0.15  # radians a lifted pose keeps the elbow from its fold bound, where it can
 
 
@@ -378,6 +380,28 @@ class Planner:
                 return None
         return q
 
+    def detour(
+        self, start: np.ndarray, end: np.ndarray, fingers=FINGER_OPEN, held: Held | None = None
+    ) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """A way from ``start`` to ``end`` through a pose half way, pushed away from the robot's base.
+
+        Near the base the straight way may need the elbow folded past its limit where both ends do not.
+        Returns ``([the pose half way], joint angles at end)``, or ``([], None)`` if no push makes a way.
+        """
+        base = self.env.body_pose("robot0_base")[0]
+        turn = Rotation.from_matrix(end[:3, :3] @ start[:3, :3].T).as_rotvec()
+        mid = pose((start[:3, 3] + end[:3, 3]) / 2, Rotation.from_rotvec(turn / 2).as_matrix() @ start[:3, :3])
+        away = mid[:2, 3] - base[:2]
+        away /= max(float(np.linalg.norm(away)), 1e-9)
+        for push in DETOUR_PUSHES:
+            via = mid.copy()
+            via[:2, 3] += push * away
+            q_via = self.follow(start, via)
+            q = self.follow(via, end, q=q_via) if q_via is not None else None
+            if q is not None and self.clear_path([via], (), fingers, held)[1] >= TRANSIT_CLEARANCE:
+                return [via], q
+        return [], None
+
     def transit(
         self, start: np.ndarray, end: np.ndarray, ignore=(), fingers=FINGER_OPEN, held: Held | None = None
     ) -> list[np.ndarray]:
@@ -462,15 +486,19 @@ def _choose(
     held: Held | None = None,
     last_ignore=(),
     accept: Callable[[list[np.ndarray]], bool] | None = None,
-) -> tuple[list[np.ndarray], float]:
+) -> tuple[list[np.ndarray], float, list[np.ndarray]]:
     """The first candidate path (by cost) that the arm reaches clear of the scene; else the clearest one.
 
     ``accept``: a further test of a path (a grasp that lets the next step put the object down).
-    Raises :class:`PlanningError` when no candidate is reachable at all.
+    Returns the path, its clearance, and the poses of a detour to take to its start (none: the way there
+    is straight, or the transit's). Raises :class:`PlanningError` when no candidate is reachable at all.
     """
-    best, best_clear, errors = None, -np.inf, []
+    best, best_clear, best_detour, errors = None, -np.inf, [], []
     for _, path in sorted(candidates, key=lambda c: c[0]):
-        q = planner.follow(_eef(planner.env), path[0])
+        now = _eef(planner.env)
+        q, detour = planner.follow(now, path[0]), []
+        if q is None:  # not straight there: round, away from the robot's base
+            detour, q = planner.detour(now, path[0], fingers, held)
         ok, clear = (
             planner.clear_path(path, ignore, fingers, held, last_ignore, q) if q is not None else (False, 0)
         )
@@ -481,16 +509,16 @@ def _choose(
             errors.append(err)
             continue
         if clear >= CLEARANCE:
-            return path, clear
+            return path, clear, detour
         if clear > best_clear + 0.002:  # the cheapest of the (nearly) clearest
-            best, best_clear = path, clear
+            best, best_clear, best_detour = path, clear, detour
     if best is None:
         raise PlanningError(
             f"{what}: none of {len(candidates)} candidate poses is reachable by the arm "
             f"(nearest misses the target by {min(errors, default=np.inf):.3f} m)"
         )
     log.info("%s: no candidate clear of the scene; taking the clearest (%.3f m)", what, best_clear)
-    return best, best_clear
+    return best, best_clear, best_detour
 
 
 def _moves(poses: Sequence[np.ndarray], gripper: float, speed: float) -> Iterator[Waypoint]:
@@ -527,7 +555,11 @@ class Pick:
     later step needs the wrist turned one way, e.g. a placement that the arm reaches only so)."""
 
     def candidates(self, env) -> list[tuple[float, list[np.ndarray]]]:
-        """(cost, [pre-grasp, grasp]) world poses, cheapest (least wrist turn, least tilt) first."""
+        """(cost, [pre-grasp, grasp]) world poses, cheapest (least wrist turn, least tilt) first.
+
+        After all of them, the same with half the approach: near the robot's base the arm may reach the
+        grasp but not the pre-grasp pose the full approach puts higher.
+        """
         frame, now = _world(env, self.object), _eef(env)
         out = []
         for grasp in self.grasps(env) if callable(self.grasps) else self.grasps:
@@ -535,10 +567,11 @@ class Pick:
                 for flip in _turns(2) if self.flip else [np.eye(4)]:
                     for tilt in self.tilts:
                         target = frame @ turn @ grasp @ flip @ pose(rot=_rot_x(tilt))
-                        back = target.copy()
-                        back[:3, 3] -= self.approach * target[:3, 2]
                         cost = _angle(target[:3, :3], now[:3, :3]) + 2 * abs(tilt)
-                        out.append((cost, [back, target]))
+                        for extra, approach in ((0.0, self.approach), (SHORT_APPROACH_COST, self.approach / 2)):
+                            back = target.copy()
+                            back[:3, 3] -= approach * target[:3, 2]
+                            out.append((cost + extra, [back, target]))
         return out
 
     def lifted(self, env, planner: Planner, target: np.ndarray) -> np.ndarray | None:
@@ -583,10 +616,10 @@ class Pick:
                 lifts[id(path[-1])] = lifted
                 return True
 
-            (back, target), _ = _choose(
+            (back, target), _, detour = _choose(
                 planner, self.candidates(env), (), what=what, last_ignore=ignore, accept=accept
             )
-            yield from _moves(planner.transit(_eef(env), back), OPEN, self.speed)
+            yield from _moves(detour or planner.transit(_eef(env), back), OPEN, self.speed)
             yield Waypoint(back[:3, 3], back[:3, :3], OPEN, tolerance=0.015, speed=self.speed)
             yield Waypoint(target[:3, 3], target[:3, :3], OPEN, tolerance=0.008, speed=self.descend_speed)
             yield Waypoint(target[:3, 3], target[:3, :3], CLOSED, tolerance=0.02, hold=self.close_steps)
@@ -679,8 +712,9 @@ class Place:
         fingers = float(np.abs(env.scene.sim.data.qpos[planner.finger_ids]).mean())
         held = Held.measure(env, self.object)
         what = f"place {self.object!r}"
-        (above, goal), _ = _choose(planner, self.candidates(env), (), fingers, what, held, support)
-        yield from _moves(planner.transit(_eef(env), above, (), fingers, held), CLOSED, self.speed)
+        (above, goal), _, detour = _choose(planner, self.candidates(env), (), fingers, what, held, support)
+        way = detour or planner.transit(_eef(env), above, (), fingers, held)
+        yield from _moves(way, CLOSED, self.speed)
         # Where the object itself should be, before and at the goal (the grasp may slip, the arm sag).
         in_hand = np.linalg.inv(held.site_in_object_inv)  # the gripper site in the object's frame
         object_above, object_goal = above @ np.linalg.inv(in_hand), goal @ np.linalg.inv(in_hand)
@@ -752,11 +786,16 @@ class Reach:
                     cost = _angle(path[0][:3, :3], now[:3, :3]) + 2 * abs(tilt)
                     candidates.append((cost, path))
         for _, path in sorted(candidates, key=lambda c: c[0]):
-            q = planner.follow(now, path[0])
+            q, detour = planner.follow(now, path[0]), []
+            if q is None:  # not straight there: round, away from the robot's base
+                detour, q = planner.detour(now, path[0])
             if q is not None and planner.clear_path(path, q=q)[0]:
                 break
         else:
             raise PlanningError(f"reach in {self.frame!r}: no turn of the path is reachable by the arm")
+        first = self.vias[0]
+        for p in detour:
+            yield Waypoint(p[:3, 3], p[:3, :3], first.gripper, tolerance=0.02, speed=first.speed)
         for via, target in zip(self.vias, path, strict=True):
             yield Waypoint(target[:3, 3], target[:3, :3], via.gripper, via.tolerance, via.hold, via.speed)
 
