@@ -758,7 +758,7 @@ class Reach:
     """Move the gripper site through ``vias`` in ``frame``'s frame (an object key; None: the world).
 
     The frame is read when the step starts. Each via may be turned by ``2 pi k / symmetry`` about the
-    frame's z axis (all by the same turn), the hand by a half turn, and the hand tilted by one of
+    frame's z axis (all by the same turn), the hand by a half turn (or ``spin`` turns), and the hand tilted by one of
     ``tilts`` (radians, all vias alike) about its fingers' closing axis through a point ``pivot`` metres
     up its own axis from the gripper site (near the robot's base, where the folded arm cannot point the
     hand straight down, it leans); the least turned and tilted path that the arm reaches (from where it is,
@@ -771,6 +771,9 @@ class Reach:
     flip: bool = True
     tilts: tuple[float, ...] = (0.0,)
     pivot: float = 0.0
+    spin: int = 2
+    """With ``flip``: the hand is turned about its own axis by ``2 pi k / spin`` (2: the half turn; more where
+    the hand's yaw does not matter, a fist pressing a round button)."""
 
     def _tilt(self, angle: float) -> np.ndarray:
         up = pose((0.0, 0.0, -self.pivot))
@@ -780,7 +783,7 @@ class Reach:
         frame, now = _world(env, self.frame), _eef(env)
         candidates = []
         for turn in _turns(self.symmetry):
-            for flip in _turns(2) if self.flip else [np.eye(4)]:
+            for flip in _turns(self.spin) if self.flip else [np.eye(4)]:
                 for tilt in self.tilts:
                     path = [frame @ turn @ via.pose @ self._tilt(tilt) @ flip for via in self.vias]
                     cost = _angle(path[0][:3, :3], now[:3, :3]) + 2 * abs(tilt)
