@@ -664,6 +664,10 @@ class Place:
     keep_tilt: bool = False
     """Keep the object's orientation but for a turn about the vertical (``symmetry`` turns tried); the
     poses' rotations are then ignored (a hammer lying on its side, a mug)."""
+    nearest_first: bool = False
+    """Order the candidates by how far the hand reaches out from the robot's base, then by wrist turn: for a
+    placement at the edge of the arm's reach (the object turned so that the hand holds it on its near
+    side), from where a stretched-out arm does not come back."""
 
     def feasible(self, env, planner: Planner, in_hand: np.ndarray, start: np.ndarray) -> bool:
         """Whether some candidate's approach is reachable the controller's way, for a grasp.
@@ -696,7 +700,7 @@ class Place:
                     goal = goal_obj @ held
                     above = goal.copy()
                     above[:3, 3] += frame[:3, :3] @ np.asarray(self.approach)
-                    out.append((_angle(goal[:3, :3], now[:3, :3]), [above, goal]))
+                    out.append((self._cost(env, goal, now), [above, goal]))
             return out
         for place in poses:
             for turn in _turns(self.symmetry):
@@ -704,8 +708,14 @@ class Place:
                     goal = frame @ turn @ place @ own @ held
                     above = goal.copy()
                     above[:3, 3] += (frame @ turn)[:3, :3] @ np.asarray(self.approach)
-                    out.append((_angle(goal[:3, :3], now[:3, :3]), [above, goal]))
+                    out.append((self._cost(env, goal, now), [above, goal]))
         return out
+
+    def _cost(self, env, goal: np.ndarray, now: np.ndarray) -> float:
+        turn = _angle(goal[:3, :3], now[:3, :3])
+        if not self.nearest_first:
+            return turn
+        return 100 * float(np.linalg.norm(goal[:2, 3] - env.body_pose("robot0_base")[0][:2])) + turn
 
     def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
         support = body_geoms(env, self.target) if self.target else []
