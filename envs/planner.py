@@ -204,6 +204,7 @@ class Planner:
         joints = self.model.dof_jntid[self.dof_ids]
         self.low = self.model.jnt_range[joints, 0] + JOINT_MARGIN
         self.high = self.model.jnt_range[joints, 1] - JOINT_MARGIN
+        limits = self.low.copy(), self.high.copy()  # the joints' own limits (less the margin)
         # The elbow (joint 4) must stay bent: nearly straight, the arm is near its reach singularity, where
         # the OSC controller may straighten it fully and then cannot bend it back.
         self.high[3] = min(self.high[3], ELBOW_BENT)
@@ -212,6 +213,9 @@ class Planner:
         # along the controller's path.
         self.low[4], self.high[4] = max(self.low[4], -WRIST_TWIST), min(self.high[4], WRIST_TWIST)
         self.low[5] = max(self.low[5], WRIST_BEND_MIN)
+        # Where a bound is the joint's own limit (not one of the branch bounds above), which the controller
+        # stalls at.
+        self.low_is_limit, self.high_is_limit = self.low == limits[0], self.high == limits[1]
         robot_bodies = _body_named(self.model, ROBOT_BODY_PREFIXES)
         self.hand_geoms = _collision_geoms(self.model, _body_named(self.model, HAND_BODY_PREFIXES))
         self.robot_geoms = set(_collision_geoms(self.model, robot_bodies))
@@ -275,11 +279,12 @@ class Planner:
             q, pos_err, rot_err = self.ik(target, self.env.scene.robots[0].init_qpos[:ARM_JOINTS])
         if pos_err > IK_POS_TOL or rot_err > IK_ROT_TOL:
             return None
-        # A solution that pins a joint at its bound got there by contorting the others (the last joint
+        # A solution that pins a joint at its limit got there by contorting the others (the last joint
         # held while the others turn the hand, the elbow folded as far as it goes): the controller does
-        # not, it stalls at the limit. (A joint already at its bound, as the arm is now, may stay there.)
-        low, high = q <= self.low + 1e-3, q >= self.high - 1e-3
-        if np.any(low & (start > self.low + 1e-3)) or np.any(high & (start < self.high - 1e-3)):
+        # not, it stalls at the limit. (A joint already at its limit, as the arm is now, may stay there.)
+        low = self.low_is_limit & (q <= self.low + 1e-3) & (start > self.low + 1e-3)
+        high = self.high_is_limit & (q >= self.high - 1e-3) & (start < self.high - 1e-3)
+        if np.any(low) or np.any(high):
             return None
         # The turn left for the last joint once the others are where they go: the hand's axis is the last
         # joint's, so the controller turns it by that angle (the short way); a solution that turned it
