@@ -226,9 +226,12 @@ def _pull_drawer(cabinet: str, pull: float, shape: DrawerShape) -> Reach:
 
 
 def close_drawer(drawer_link: str, push: float = 0.22, shape: DrawerShape = STANDARD) -> Either:
-    """Push the drawer shut with a closed fist (in the drawer's frame): on the handle bar from in front of
-    it, else (an open drawer's front near the robot's base, where the arm cannot reach in front of the
-    bar from above) on the front panel from the gap behind the bar, where the pull left the fist."""
+    """Push the drawer shut with a closed fist (in the drawer's frame).
+
+    On the handle bar from in front of it, else (an open drawer's front near the robot's base, where the
+    arm cannot reach in front of the bar from above) on the front panel from the gap behind the bar,
+    where the pull left the fist.
+    """
     front = np.array(shape.bar) + [0, -0.009 - 0.016, 0.0]
     gap = np.array(shape.bar) + HOOK
     return Either(

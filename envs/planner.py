@@ -395,7 +395,8 @@ class Planner:
         """
         base = self.env.body_pose("robot0_base")[0]
         turn = Rotation.from_matrix(end[:3, :3] @ start[:3, :3].T).as_rotvec()
-        mid = pose((start[:3, 3] + end[:3, 3]) / 2, Rotation.from_rotvec(turn / 2).as_matrix() @ start[:3, :3])
+        half = Rotation.from_rotvec(turn / 2).as_matrix() @ start[:3, :3]
+        mid = pose((start[:3, 3] + end[:3, 3]) / 2, half)
         away = mid[:2, 3] - base[:2]
         away /= max(float(np.linalg.norm(away)), 1e-9)
         for push in DETOUR_PUSHES:
@@ -501,7 +502,7 @@ def _choose(
     best, best_clear, best_detour, errors = None, -np.inf, [], []
     for _, path in sorted(candidates, key=lambda c: c[0]):
         now = _eef(planner.env)
-        q, detour = planner.follow(now, path[0]), []
+        q, detour = planner.follow(now, path[0]), list[np.ndarray]()
         if q is None:  # not straight there: round, away from the robot's base
             detour, q = planner.detour(now, path[0], fingers, held)
         ok, clear = (
@@ -573,17 +574,22 @@ class Pick:
                     for tilt in self.tilts:
                         target = frame @ turn @ grasp @ flip @ pose(rot=_rot_x(tilt))
                         cost = _angle(target[:3, :3], now[:3, :3]) + 2 * abs(tilt)
-                        for extra, approach in ((0.0, self.approach), (SHORT_APPROACH_COST, self.approach / 2)):
+                        for extra, approach in (
+                            (0.0, self.approach),
+                            (SHORT_APPROACH_COST, self.approach / 2),
+                        ):
                             back = target.copy()
                             back[:3, 3] -= approach * target[:3, 2]
                             out.append((cost + extra, [back, target]))
         return out
 
     def lifted(self, env, planner: Planner, target: np.ndarray) -> np.ndarray | None:
-        """Where the hand lifts the object to from the grasp ``target``: ``lift`` straight up, else also away
-        from the robot's base (near it, lifting straight up folds the elbow, and the controller folds it
-        further than the planned pose does, onto its limit); the first lift that keeps the elbow
-        ``FOLD_MARGIN`` from its bound, else the one that keeps most. None if the arm reaches none."""
+        """Where the hand lifts the object to from the grasp ``target`` (None: the arm reaches no lift).
+
+        ``lift`` straight up, else also away from the robot's base (near it, lifting straight up folds the
+        elbow, and the controller folds it further than the planned pose does, onto its limit): the first
+        lift that keeps the elbow ``FOLD_MARGIN`` from its bound, else the one that keeps most.
+        """
         away = target[:2, 3] - env.body_pose("robot0_base")[0][:2]
         away /= max(float(np.linalg.norm(away)), 1e-9)
         q = planner.reach(target)
@@ -610,7 +616,9 @@ class Pick:
             then = planner.next_step if isinstance(planner.next_step, Place) else None
             lifts: dict[int, np.ndarray] = {}
 
-            def accept(path: list[np.ndarray], then: Place | None = then) -> bool:
+            def accept(
+                path: list[np.ndarray], then: Place | None = then, lifts: dict[int, np.ndarray] = lifts
+            ) -> bool:
                 lifted = self.lifted(env, planner, path[-1])
                 if lifted is None:
                     return False
@@ -728,8 +736,8 @@ class Place:
         held = Held.measure(env, self.object)
         what = f"place {self.object!r}"
         (above, goal), _, detour = _choose(planner, self.candidates(env), (), fingers, what, held, support)
-        way = detour or planner.transit(_eef(env), above, (), fingers, held)
-        yield from _moves(way, CLOSED, self.speed)
+        route = detour or planner.transit(_eef(env), above, (), fingers, held)
+        yield from _moves(route, CLOSED, self.speed)
         # Where the object itself should be, before and at the goal (the grasp may slip, the arm sag).
         in_hand = np.linalg.inv(held.site_in_object_inv)  # the gripper site in the object's frame
         object_above, object_goal = above @ np.linalg.inv(in_hand), goal @ np.linalg.inv(in_hand)
@@ -773,11 +781,11 @@ class Reach:
     """Move the gripper site through ``vias`` in ``frame``'s frame (an object key; None: the world).
 
     The frame is read when the step starts. Each via may be turned by ``2 pi k / symmetry`` about the
-    frame's z axis (all by the same turn), the hand by a half turn (or ``spin`` turns), and the hand tilted by one of
-    ``tilts`` (radians, all vias alike) about its fingers' closing axis through a point ``pivot`` metres
-    up its own axis from the gripper site (near the robot's base, where the folded arm cannot point the
-    hand straight down, it leans); the least turned and tilted path that the arm reaches (from where it is,
-    the controller's way) is used.
+    frame's z axis (all by the same turn), the hand by a half turn (or ``spin`` turns), and the hand
+    tilted by one of ``tilts`` (radians, all vias alike) about its fingers' closing axis through a point
+    ``pivot`` metres up its own axis from the gripper site (near the robot's base, where the folded arm
+    cannot point the hand straight down, it leans); the least turned and tilted path that the arm
+    reaches (from where it is, the controller's way) is used.
     """
 
     frame: str | None
@@ -804,7 +812,7 @@ class Reach:
                     cost = _angle(path[0][:3, :3], now[:3, :3]) + 2 * abs(tilt)
                     candidates.append((cost, path))
         for _, path in sorted(candidates, key=lambda c: c[0]):
-            q, detour = planner.follow(now, path[0]), []
+            q, detour = planner.follow(now, path[0]), list[np.ndarray]()
             if q is None:  # not straight there: round, away from the robot's base
                 detour, q = planner.detour(now, path[0])
             if q is not None and planner.clear_path(path, q=q)[0]:
