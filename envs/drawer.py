@@ -189,6 +189,11 @@ def make_mug(name: str = "mug", scale: float = 0.8) -> CompositeObject:
     )
 
 
+# The fist's place between the handle bar and the front panel, from the bar's axis: in the middle of the gap
+# between the bar (radius 0.009) and the panel (0.042 from the bar's axis), just below the bar's axis; the
+# fist (0.022 m thick) keeps 5 mm from either.
+HOOK = np.array([0.0, 0.0255, -0.008])
+PULL_TILTS = (0.0, 0.25, -0.25, 0.5, -0.5)  # radians the pulling fist may lean (toward or from the robot)
 FIST = top_down(-np.pi / 2)  # fingers closed across the drawer's x: the hand's thin side faces along y
 
 
@@ -202,7 +207,7 @@ def open_drawer(
 def _pull_drawer(cabinet: str, pull: float, shape: DrawerShape) -> Reach:
     """Lower a closed fist between the front panel and the handle bar, pull the drawer ``pull`` m open."""
     bar = np.array(LINK) + shape.bar
-    hook = bar + [0, 0.0295, -0.008]  # in the gap between the panel and the bar, just below the bar's axis
+    hook = bar + HOOK
     out = hook - [0, pull, 0]
     return Reach(
         cabinet,
@@ -210,23 +215,47 @@ def _pull_drawer(cabinet: str, pull: float, shape: DrawerShape) -> Reach:
             Via(pose(hook + [0, 0, 0.08], FIST), CLOSED, tolerance=0.02),
             Via(pose(hook, FIST), CLOSED, speed=0.006, tolerance=0.008, hold=3),
             Via(pose(out, FIST), CLOSED, speed=0.008, tolerance=0.02),
-            Via(pose(out + [0, -0.03, 0.12], FIST), OPEN, tolerance=0.03),
+            # Up out of the gap, then back over the drawer: away from the robot's base, where the arm
+            # would fold up.
+            Via(pose(out + [0, 0, 0.05], FIST), OPEN, tolerance=0.02),
+            Via(pose(out + [0, 0.05, 0.12], FIST), OPEN, tolerance=0.03),
         ),
+        tilts=PULL_TILTS,
+        pivot=0.008,  # the fist leans about its middle in the gap (between the bar's and the panel's tops)
     )
 
 
-def close_drawer(drawer_link: str, push: float = 0.22, shape: DrawerShape = STANDARD) -> Reach:
-    """Put a closed fist in front of the handle bar and push the drawer shut (in the drawer's frame)."""
+def close_drawer(drawer_link: str, push: float = 0.22, shape: DrawerShape = STANDARD) -> Either:
+    """Push the drawer shut with a closed fist (in the drawer's frame).
+
+    On the handle bar from in front of it, else (an open drawer's front near the robot's base, where the
+    arm cannot reach in front of the bar from above) on the front panel from the gap behind the bar,
+    where the pull left the fist.
+    """
     front = np.array(shape.bar) + [0, -0.009 - 0.016, 0.0]
-    shut = front + [0, push, 0]
+    gap = np.array(shape.bar) + HOOK
+    return Either(
+        (
+            _push_drawer(drawer_link, front, push, 0.08, (0.0,)),
+            # the fist meets the panel after as far as it meets the bar from in front (5 mm)
+            _push_drawer(drawer_link, gap, push, 0.05, PULL_TILTS),
+        )
+    )
+
+
+def _push_drawer(drawer_link: str, at: np.ndarray, push: float, above: float, tilts) -> Reach:
+    """Lower a closed fist ``above`` metres to ``at`` (drawer frame), push it ``push`` toward +y, lift it."""
+    shut = at + [0, push, 0]
     return Reach(
         drawer_link,
         (
-            Via(pose(front + [0, 0, 0.08], FIST), CLOSED, tolerance=0.02),
-            Via(pose(front, FIST), CLOSED, speed=0.008, tolerance=0.01),
+            Via(pose(at + [0, 0, above], FIST), CLOSED, tolerance=0.02),
+            Via(pose(at, FIST), CLOSED, speed=0.008, tolerance=0.01),
             Via(pose(shut, FIST), CLOSED, speed=0.008, tolerance=0.03),
             Via(pose(shut - [0, 0.03, -0.08], FIST), OPEN, tolerance=0.03),
         ),
+        tilts=tilts,
+        pivot=0.008,
     )
 
 

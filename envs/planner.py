@@ -51,6 +51,10 @@ TOUCH = 0.001  # metres a hand or held object may sink into the scene where it c
 TRANSIT_LIFTS = (0.0, 0.04, 0.08, 0.14)  # metres above the higher end that a transit may rise
 ALIGNED = 0.0015  # metres: a held object this near its approach pose needs no correction
 TRANSIT_CLEARANCE = 0.015  # metres kept from the scene on the way (the arm lags, a held object swings)
+LIFT_AWAY = (0.0, 0.04, 0.08, 0.12)  # metres a lift may also move away from the robot's base
+DETOUR_PUSHES = (0.08, 0.15)  # metres a detour's middle moves away from the robot's base
+SHORT_APPROACH_COST = 5.0  # radians of wrist turn that a pick's half approach counts as (it comes last)
+FOLD_MARGIN = 0.15  # radians a lifted pose keeps the elbow from its fold bound, where it can
 
 
 class PlanningError(ValueError):
@@ -200,6 +204,7 @@ class Planner:
         joints = self.model.dof_jntid[self.dof_ids]
         self.low = self.model.jnt_range[joints, 0] + JOINT_MARGIN
         self.high = self.model.jnt_range[joints, 1] - JOINT_MARGIN
+        limits = self.low.copy(), self.high.copy()  # the joints' own limits (less the margin)
         # The elbow (joint 4) must stay bent: nearly straight, the arm is near its reach singularity, where
         # the OSC controller may straighten it fully and then cannot bend it back.
         self.high[3] = min(self.high[3], ELBOW_BENT)
@@ -208,6 +213,9 @@ class Planner:
         # along the controller's path.
         self.low[4], self.high[4] = max(self.low[4], -WRIST_TWIST), min(self.high[4], WRIST_TWIST)
         self.low[5] = max(self.low[5], WRIST_BEND_MIN)
+        # Where a bound is the joint's own limit (not one of the branch bounds above), which the controller
+        # stalls at.
+        self.low_is_limit, self.high_is_limit = self.low == limits[0], self.high == limits[1]
         robot_bodies = _body_named(self.model, ROBOT_BODY_PREFIXES)
         self.hand_geoms = _collision_geoms(self.model, _body_named(self.model, HAND_BODY_PREFIXES))
         self.robot_geoms = set(_collision_geoms(self.model, robot_bodies))
@@ -271,11 +279,20 @@ class Planner:
             q, pos_err, rot_err = self.ik(target, self.env.scene.robots[0].init_qpos[:ARM_JOINTS])
         if pos_err > IK_POS_TOL or rot_err > IK_ROT_TOL:
             return None
-        self.data.qpos[self.qpos_ids] = start
+        # A solution that pins a joint at its limit got there by contorting the others (the last joint
+        # held while the others turn the hand, the elbow folded as far as it goes): the controller does
+        # not, it stalls at the limit. (A joint already at its limit, as the arm is now, may stay there.)
+        low = self.low_is_limit & (q <= self.low + 1e-3) & (start > self.low + 1e-3)
+        high = self.high_is_limit & (q >= self.high - 1e-3) & (start < self.high - 1e-3)
+        if np.any(low) or np.any(high):
+            return None
+        # The turn left for the last joint once the others are where they go: the hand's axis is the last
+        # joint's, so the controller turns it by that angle (the short way); a solution that turned it
+        # further went round the other way.
+        self.data.qpos[self.qpos_ids] = [*q[:6], start[6]]
         mujoco.mj_kinematics(self.model, self.data)
         turn = _angle(target[:3, :3], self.data.site_xmat[self.site].reshape(3, 3))
-        # The last joint turns the hand by about the hand's turn, less what the base joint's turn does.
-        return q if abs(q[6] - start[6]) <= turn + abs(q[0] - start[0]) + 0.3 else None
+        return q if abs(q[6] - start[6]) <= turn + 0.3 else None
 
     # -- collisions -------------------------------------------------------------------------------
     def clearance(
@@ -350,15 +367,16 @@ class Planner:
                 least = min(least, self.clearance(q, fingers, ignore, held, last_ignore) + CLEARANCE + TOUCH)
         return True, least
 
-    def follow(self, start: np.ndarray, end: np.ndarray, steps: int = 6) -> np.ndarray | None:
+    def follow(
+        self, start: np.ndarray, end: np.ndarray, steps: int = 6, q: np.ndarray | None = None
+    ) -> np.ndarray | None:
         """Joint angles at ``end``, reached the way the controller goes there from ``start``.
 
         Through poses interpolated from ``start`` (position linearly, orientation by slerp), each
         warm-started from the last; None where a joint's limit stops the way (a wrist that would have to
-        turn the long way round).
+        turn the long way round). ``q``: the arm's joint angles at ``start`` (default: the arm now).
         """
         turn = Rotation.from_matrix(end[:3, :3] @ start[:3, :3].T).as_rotvec()
-        q = None
         for s in np.linspace(0, 1, steps + 1)[1:]:
             p = pose(start[:3, 3] + s * (end[:3, 3] - start[:3, 3]))
             p[:3, :3] = Rotation.from_rotvec(s * turn).as_matrix() @ start[:3, :3]
@@ -366,6 +384,29 @@ class Planner:
             if q is None:
                 return None
         return q
+
+    def detour(
+        self, start: np.ndarray, end: np.ndarray, fingers=FINGER_OPEN, held: Held | None = None
+    ) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """A way from ``start`` to ``end`` through a pose half way, pushed away from the robot's base.
+
+        Near the base the straight way may need the elbow folded past its limit where both ends do not.
+        Returns ``([the pose half way], joint angles at end)``, or ``([], None)`` if no push makes a way.
+        """
+        base = self.env.body_pose("robot0_base")[0]
+        turn = Rotation.from_matrix(end[:3, :3] @ start[:3, :3].T).as_rotvec()
+        half = Rotation.from_rotvec(turn / 2).as_matrix() @ start[:3, :3]
+        mid = pose((start[:3, 3] + end[:3, 3]) / 2, half)
+        away = mid[:2, 3] - base[:2]
+        away /= max(float(np.linalg.norm(away)), 1e-9)
+        for push in DETOUR_PUSHES:
+            via = mid.copy()
+            via[:2, 3] += push * away
+            q_via = self.follow(start, via)
+            q = self.follow(via, end, q=q_via) if q_via is not None else None
+            if q is not None and self.clear_path([via], (), fingers, held)[1] >= TRANSIT_CLEARANCE:
+                return [via], q
+        return [], None
 
     def transit(
         self, start: np.ndarray, end: np.ndarray, ignore=(), fingers=FINGER_OPEN, held: Held | None = None
@@ -451,15 +492,19 @@ def _choose(
     held: Held | None = None,
     last_ignore=(),
     accept: Callable[[list[np.ndarray]], bool] | None = None,
-) -> tuple[list[np.ndarray], float]:
+) -> tuple[list[np.ndarray], float, list[np.ndarray]]:
     """The first candidate path (by cost) that the arm reaches clear of the scene; else the clearest one.
 
     ``accept``: a further test of a path (a grasp that lets the next step put the object down).
-    Raises :class:`PlanningError` when no candidate is reachable at all.
+    Returns the path, its clearance, and the poses of a detour to take to its start (none: the way there
+    is straight, or the transit's). Raises :class:`PlanningError` when no candidate is reachable at all.
     """
-    best, best_clear, errors = None, -np.inf, []
+    best, best_clear, best_detour, errors = None, -np.inf, [], []
     for _, path in sorted(candidates, key=lambda c: c[0]):
-        q = planner.follow(_eef(planner.env), path[0])
+        now = _eef(planner.env)
+        q, detour = planner.follow(now, path[0]), list[np.ndarray]()
+        if q is None:  # not straight there: round, away from the robot's base
+            detour, q = planner.detour(now, path[0], fingers, held)
         ok, clear = (
             planner.clear_path(path, ignore, fingers, held, last_ignore, q) if q is not None else (False, 0)
         )
@@ -470,16 +515,16 @@ def _choose(
             errors.append(err)
             continue
         if clear >= CLEARANCE:
-            return path, clear
+            return path, clear, detour
         if clear > best_clear + 0.002:  # the cheapest of the (nearly) clearest
-            best, best_clear = path, clear
+            best, best_clear, best_detour = path, clear, detour
     if best is None:
         raise PlanningError(
             f"{what}: none of {len(candidates)} candidate poses is reachable by the arm "
             f"(nearest misses the target by {min(errors, default=np.inf):.3f} m)"
         )
     log.info("%s: no candidate clear of the scene; taking the clearest (%.3f m)", what, best_clear)
-    return best, best_clear
+    return best, best_clear, best_detour
 
 
 def _moves(poses: Sequence[np.ndarray], gripper: float, speed: float) -> Iterator[Waypoint]:
@@ -516,7 +561,11 @@ class Pick:
     later step needs the wrist turned one way, e.g. a placement that the arm reaches only so)."""
 
     def candidates(self, env) -> list[tuple[float, list[np.ndarray]]]:
-        """(cost, [pre-grasp, grasp]) world poses, cheapest (least wrist turn, least tilt) first."""
+        """(cost, [pre-grasp, grasp]) world poses, cheapest (least wrist turn, least tilt) first.
+
+        After all of them, the same with half the approach: near the robot's base the arm may reach the
+        grasp but not the pre-grasp pose the full approach puts higher.
+        """
         frame, now = _world(env, self.object), _eef(env)
         out = []
         for grasp in self.grasps(env) if callable(self.grasps) else self.grasps:
@@ -524,34 +573,70 @@ class Pick:
                 for flip in _turns(2) if self.flip else [np.eye(4)]:
                     for tilt in self.tilts:
                         target = frame @ turn @ grasp @ flip @ pose(rot=_rot_x(tilt))
-                        back = target.copy()
-                        back[:3, 3] -= self.approach * target[:3, 2]
                         cost = _angle(target[:3, :3], now[:3, :3]) + 2 * abs(tilt)
-                        out.append((cost, [back, target]))
+                        for extra, approach in (
+                            (0.0, self.approach),
+                            (SHORT_APPROACH_COST, self.approach / 2),
+                        ):
+                            back = target.copy()
+                            back[:3, 3] -= approach * target[:3, 2]
+                            out.append((cost + extra, [back, target]))
         return out
+
+    def lifted(self, env, planner: Planner, target: np.ndarray) -> np.ndarray | None:
+        """Where the hand lifts the object to from the grasp ``target`` (None: the arm reaches no lift).
+
+        ``lift`` straight up, else also away from the robot's base (near it, lifting straight up folds the
+        elbow, and the controller folds it further than the planned pose does, onto its limit): the first
+        lift that keeps the elbow ``FOLD_MARGIN`` from its bound, else the one that keeps most.
+        """
+        away = target[:2, 3] - env.body_pose("robot0_base")[0][:2]
+        away /= max(float(np.linalg.norm(away)), 1e-9)
+        q = planner.reach(target)
+        if q is None:
+            return None
+        best, best_margin = None, -np.inf
+        for out in LIFT_AWAY:
+            lifted = target.copy()
+            lifted[:3, 3] += [*(out * away), self.lift]
+            end = planner.follow(target, lifted, steps=3, q=q)
+            if end is None:
+                continue
+            margin = float(end[3] - planner.low[3])
+            if margin >= FOLD_MARGIN:
+                return lifted
+            if margin > best_margin:
+                best, best_margin = lifted, margin
+        return best
 
     def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
         ignore = body_geoms(env, self.object)
         for attempt in range(self.tries):
             what = f"pick {self.object!r}"
             then = planner.next_step if isinstance(planner.next_step, Place) else None
-            accept = None
-            if then is not None and then.object == self.object:  # only grasps the placing can use
+            lifts: dict[int, np.ndarray] = {}
 
-                def accept(path: list[np.ndarray], then: Place = then) -> bool:
+            def accept(
+                path: list[np.ndarray], then: Place | None = then, lifts: dict[int, np.ndarray] = lifts
+            ) -> bool:
+                lifted = self.lifted(env, planner, path[-1])
+                if lifted is None:
+                    return False
+                if then is not None and then.object == self.object:  # only grasps the placing can use
                     in_hand = np.linalg.inv(pose(*env.body_pose(self.object))) @ path[-1]
-                    lifted = path[-1].copy()
-                    lifted[2, 3] += self.lift
-                    return then.feasible(env, planner, in_hand, lifted)
+                    if not then.feasible(env, planner, in_hand, lifted):
+                        return False
+                lifts[id(path[-1])] = lifted
+                return True
 
-            (back, target), _ = _choose(
+            (back, target), _, detour = _choose(
                 planner, self.candidates(env), (), what=what, last_ignore=ignore, accept=accept
             )
-            yield from _moves(planner.transit(_eef(env), back), OPEN, self.speed)
+            yield from _moves(detour or planner.transit(_eef(env), back), OPEN, self.speed)
             yield Waypoint(back[:3, 3], back[:3, :3], OPEN, tolerance=0.015, speed=self.speed)
             yield Waypoint(target[:3, 3], target[:3, :3], OPEN, tolerance=0.008, speed=self.descend_speed)
             yield Waypoint(target[:3, 3], target[:3, :3], CLOSED, tolerance=0.02, hold=self.close_steps)
-            lifted = target[:3, 3] + [0, 0, self.lift]
+            lifted = lifts[id(target)][:3, 3]
             yield Waypoint(lifted, target[:3, :3], CLOSED, tolerance=0.02, speed=self.speed)
             if grasped(env, self.object, self.tolerant):
                 return
@@ -592,6 +677,10 @@ class Place:
     keep_tilt: bool = False
     """Keep the object's orientation but for a turn about the vertical (``symmetry`` turns tried); the
     poses' rotations are then ignored (a hammer lying on its side, a mug)."""
+    nearest_first: bool = False
+    """Order the candidates by how far the hand reaches out from the robot's base, then by wrist turn: for a
+    placement at the edge of the arm's reach (the object turned so that the hand holds it on its near
+    side), from where a stretched-out arm does not come back."""
 
     def feasible(self, env, planner: Planner, in_hand: np.ndarray, start: np.ndarray) -> bool:
         """Whether some candidate's approach is reachable the controller's way, for a grasp.
@@ -599,8 +688,9 @@ class Place:
         ``in_hand``: the gripper site's pose in the object's frame; ``start``: the hand's pose then.
         """
         obj = start @ np.linalg.inv(in_hand)
-        return any(
-            planner.follow(start, path[0], steps=4) is not None
+        q = planner.reach(start)
+        return q is not None and any(
+            planner.follow(start, path[0], steps=4, q=q) is not None
             for _, path in sorted(self.candidates(env, in_hand, start, obj), key=lambda c: c[0])
         )
 
@@ -623,7 +713,7 @@ class Place:
                     goal = goal_obj @ held
                     above = goal.copy()
                     above[:3, 3] += frame[:3, :3] @ np.asarray(self.approach)
-                    out.append((_angle(goal[:3, :3], now[:3, :3]), [above, goal]))
+                    out.append((self._cost(env, goal, now), [above, goal]))
             return out
         for place in poses:
             for turn in _turns(self.symmetry):
@@ -631,16 +721,23 @@ class Place:
                     goal = frame @ turn @ place @ own @ held
                     above = goal.copy()
                     above[:3, 3] += (frame @ turn)[:3, :3] @ np.asarray(self.approach)
-                    out.append((_angle(goal[:3, :3], now[:3, :3]), [above, goal]))
+                    out.append((self._cost(env, goal, now), [above, goal]))
         return out
+
+    def _cost(self, env, goal: np.ndarray, now: np.ndarray) -> float:
+        turn = _angle(goal[:3, :3], now[:3, :3])
+        if not self.nearest_first:
+            return turn
+        return 100 * float(np.linalg.norm(goal[:2, 3] - env.body_pose("robot0_base")[0][:2])) + turn
 
     def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
         support = body_geoms(env, self.target) if self.target else []
         fingers = float(np.abs(env.scene.sim.data.qpos[planner.finger_ids]).mean())
         held = Held.measure(env, self.object)
         what = f"place {self.object!r}"
-        (above, goal), _ = _choose(planner, self.candidates(env), (), fingers, what, held, support)
-        yield from _moves(planner.transit(_eef(env), above, (), fingers, held), CLOSED, self.speed)
+        (above, goal), _, detour = _choose(planner, self.candidates(env), (), fingers, what, held, support)
+        route = detour or planner.transit(_eef(env), above, (), fingers, held)
+        yield from _moves(route, CLOSED, self.speed)
         # Where the object itself should be, before and at the goal (the grasp may slip, the arm sag).
         in_hand = np.linalg.inv(held.site_in_object_inv)  # the gripper site in the object's frame
         object_above, object_goal = above @ np.linalg.inv(in_hand), goal @ np.linalg.inv(in_hand)
@@ -684,30 +781,48 @@ class Reach:
     """Move the gripper site through ``vias`` in ``frame``'s frame (an object key; None: the world).
 
     The frame is read when the step starts. Each via may be turned by ``2 pi k / symmetry`` about the
-    frame's z axis (all by the same turn) and the hand by a half turn; the turn needing least wrist
-    rotation whose vias the arm reaches is used.
+    frame's z axis (all by the same turn), the hand by a half turn (or ``spin`` turns), and the hand
+    tilted by one of ``tilts`` (radians, all vias alike) about its fingers' closing axis through a point
+    ``pivot`` metres up its own axis from the gripper site (near the robot's base, where the folded arm
+    cannot point the hand straight down, it leans); the least turned and tilted path that the arm
+    reaches (from where it is, the controller's way) is used.
     """
 
     frame: str | None
     vias: tuple[Via, ...]
     symmetry: int = 1
     flip: bool = True
+    tilts: tuple[float, ...] = (0.0,)
+    pivot: float = 0.0
+    spin: int = 2
+    """With ``flip``: the hand is turned about its own axis by ``2 pi k / spin`` (2: the half turn; more where
+    the hand's yaw does not matter, a fist pressing a round button)."""
+
+    def _tilt(self, angle: float) -> np.ndarray:
+        up = pose((0.0, 0.0, -self.pivot))
+        return up @ pose(rot=_rot_x(angle)) @ np.linalg.inv(up)
 
     def waypoints(self, env, planner: Planner) -> Iterator[Waypoint]:
         frame, now = _world(env, self.frame), _eef(env)
         candidates = []
         for turn in _turns(self.symmetry):
-            for flip in _turns(2) if self.flip else [np.eye(4)]:
-                path = [frame @ turn @ via.pose @ flip for via in self.vias]
-                candidates.append((_angle(path[0][:3, :3], now[:3, :3]), path))
-        ok = [
-            (cost, path)
-            for cost, path in sorted(candidates, key=lambda c: c[0])
-            if planner.clear_path(path)[0]
-        ]
-        if not ok:
+            for flip in _turns(self.spin) if self.flip else [np.eye(4)]:
+                for tilt in self.tilts:
+                    path = [frame @ turn @ via.pose @ self._tilt(tilt) @ flip for via in self.vias]
+                    cost = _angle(path[0][:3, :3], now[:3, :3]) + 2 * abs(tilt)
+                    candidates.append((cost, path))
+        for _, path in sorted(candidates, key=lambda c: c[0]):
+            q, detour = planner.follow(now, path[0]), list[np.ndarray]()
+            if q is None:  # not straight there: round, away from the robot's base
+                detour, q = planner.detour(now, path[0])
+            if q is not None and planner.clear_path(path, q=q)[0]:
+                break
+        else:
             raise PlanningError(f"reach in {self.frame!r}: no turn of the path is reachable by the arm")
-        for via, target in zip(self.vias, ok[0][1], strict=True):
+        first = self.vias[0]
+        for p in detour:
+            yield Waypoint(p[:3, 3], p[:3, :3], first.gripper, tolerance=0.02, speed=first.speed)
+        for via, target in zip(self.vias, path, strict=True):
             yield Waypoint(target[:3, 3], target[:3, :3], via.gripper, via.tolerance, via.hold, via.speed)
 
 
