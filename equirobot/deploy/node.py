@@ -207,7 +207,9 @@ class DeployNode:
             if not repeat:
                 self.policy.reset([0], [seed])
                 self._episode_seed, self._commands_at_reset = seed, self.stats.commands
-                self._acted_stamp = -np.inf  # a robot's clock may restart with the episode
+                # the last episode's observations are not this one's, and a robot's clock may restart
+                self._latest.clear()
+                self._acted_stamp = -np.inf
                 self.stats.episodes += 1
                 log.info("episode with seed %d: policy reset", seed)
         self._publish_ack({"data": seed})
