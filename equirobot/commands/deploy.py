@@ -100,9 +100,9 @@ def bench(cfg: BenchDeployConfig) -> None:
     out = Path(HydraConfig.get().runtime.output_dir)
     started: list[subprocess.Popen] = []
     try:
-        from equirobot.deploy.bridge import _import_rospy
+        from equirobot.deploy.bridge import import_rospy
 
-        _import_rospy()  # a clear error if rospy is missing
+        import_rospy()  # a clear error if rospy is missing
         if not _master_online():
             with socket.socket() as s:
                 s.bind(("localhost", 0))

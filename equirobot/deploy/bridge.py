@@ -53,7 +53,8 @@ def make_bridge(transport: str, name: str, host: str = "localhost", port: int = 
 
 
 # -- ros1 ----------------------------------------------------------------------------------------------
-def _import_rospy():
+def import_rospy():
+    """rospy and roslib's message-class lookup; a clear error where Debian's ROS is not installed."""
     try:
         import rospy
         from roslib.message import get_message_class
@@ -102,7 +103,7 @@ class Ros1Bridge(Bridge):
     """rospy: one ROS 1 node per process (rospy's rule), started on the first bridge."""
 
     def __init__(self, name: str) -> None:
-        rospy, self._get_class = _import_rospy()
+        rospy, self._get_class = import_rospy()
         self._rospy = rospy
         self._publishers: dict[str, Any] = {}
         self._subscribers: list[Any] = []

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -371,10 +372,8 @@ class DeployNode:
         return self.stats.summary(self.robot.rate, self.safety.counts())
 
 
-def write_json(path, data: dict) -> None:
+def write_json(path: str | Path, data: dict) -> None:
     """Write ``data`` as JSON under a temporary name, then rename it into place."""
-    from pathlib import Path
-
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=1))
