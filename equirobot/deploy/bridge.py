@@ -54,7 +54,7 @@ def make_bridge(transport: str, name: str, host: str = "localhost", port: int = 
 
 # -- ros1 ----------------------------------------------------------------------------------------------
 def import_rospy():
-    """rospy and roslib's message-class lookup; a clear error where Debian's ROS is not installed."""
+    """Import rospy and roslib's message-class lookup; a clear error where Debian's ROS is missing."""
     try:
         import rospy
         from roslib.message import get_message_class
