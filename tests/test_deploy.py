@@ -550,3 +550,42 @@ def test_a_synchronized_node_acts_once_per_stamp_and_anew_when_an_episode_restar
     episode({"data": 8})
     time.sleep(0.5)
     assert node._episode_seed == 8 and answered(now - 5.0) == 1  # the clock went back with the episode
+
+
+def test_the_node_builds_the_simulators_camera_images_and_refuses_another_size(checkpoint):
+    """rgb8 Images on the camera topics become the policy's image inputs, as the simulator renders them;
+    an image of another size is refused by name (the node then holds)."""
+    from equirobot.deploy.node import DeployNode, Received
+    from equirobot.policies.checkpoint import read_config
+
+    env = gym.make("equirobot/Stack-D1-v0", obs=["state", "rgb"], control="abs", image_size=32)
+    obs, _ = env.reset(seed=5)
+    env.close()
+    config = read_config(checkpoint)
+    config = {**config, "spec": {**config["spec"], "modes": ["state", "rgb"]}, "env": {"image_size": 32}}
+
+    class Offline:  # the node's publishers and subscriptions go nowhere: only its observation is built
+        def publisher(self, topic, msg_type):
+            return lambda msg: None
+
+        def subscribe(self, topic, msg_type, callback):
+            pass
+
+    node = DeployNode(load_policy(checkpoint), config, RobotConfig(), Offline())
+    joints = RobotConfig().gripper_joints
+    latest = {
+        "eef_pose": m.pose_stamped(obs["robot0_eef_pos"], obs["robot0_eef_quat"], "world", 1.0),
+        "joint_states": m.joint_state(joints, obs["robot0_gripper_qpos"].astype(np.float64), 1.0),
+        "objects": m.pose_array(obs["object"].reshape(-1, 7), "world", 1.0),
+        "agentview": m.image(obs["agentview_image"], "agentview", 1.0),
+        "robot0_eye_in_hand": m.image(obs["robot0_eye_in_hand_image"], "wrist", 1.0),
+    }
+    built = node.observation({k: Received(v, 1.0, 0.0) for k, v in latest.items()})
+    assert sorted(built) == sorted(obs)
+    for key in obs:
+        np.testing.assert_array_equal(built[key], obs[key], err_msg=key)
+    small = {**latest, "agentview": m.image(obs["agentview_image"][:16, :16], "agentview", 1.0)}
+    with pytest.raises(
+        m.MessageError, match=r"camera/agentview/image_raw: image uint8 \(16, 16, 3\).*\(32, 32, 3\)"
+    ):
+        node.observation({k: Received(v, 1.0, 0.0) for k, v in small.items()})
