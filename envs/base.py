@@ -10,14 +10,11 @@ from gymnasium import spaces
 from robosuite.controllers import load_composite_controller_config
 
 from equirobot_envs.config import EnvConfig
-from equirobot_envs.features import control_mode, mode_features
+from equirobot_envs.features import DELTA_POS_SCALE, DELTA_ROT_SCALE, control_mode, mode_features
 from equirobot_envs.geometry import mat_to_axis_angle, mat_to_quat, mat_to_rot6d, rot6d_to_mat
 from equirobot_envs.observations import SceneObserver
 from equirobot_envs.registry import TaskSpec, get_task
 from equirobot_envs.scene import HEIGHTMAP_CAMERA_HEIGHT
-
-# robosuite's OSC delta scaling: an action of 1 moves 5 cm or turns 0.5 rad.
-DELTA_POS_SCALE, DELTA_ROT_SCALE = 0.05, 0.5
 
 
 def make_scene(task: TaskSpec, control: str):

@@ -293,6 +293,10 @@ class ControlMode:
         return sum(QUANTITY_CHANNELS[q] for q in self.quantities)
 
 
+DELTA_POS_SCALE, DELTA_ROT_SCALE = 0.05, 0.5
+"""What a ``delta`` action of 1 means: metres of translation, radians of rotation (robosuite's OSC
+scaling), read by the env and by the ROS node, which turns delta actions into absolute targets."""
+
 CONTROL_MODES: dict[str, ControlMode] = {
     "abs": ControlMode(
         "abs",

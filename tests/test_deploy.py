@@ -552,6 +552,38 @@ def test_a_synchronized_node_acts_once_per_stamp_and_anew_when_an_episode_restar
     assert node._episode_seed == 8 and answered(now - 5.0) == 1  # the clock went back with the episode
 
 
+class Offline:
+    """A bridge whose publishers and subscriptions go nowhere: for tests of what the node computes."""
+
+    def publisher(self, topic, msg_type):
+        return lambda msg: None
+
+    def subscribe(self, topic, msg_type, callback):
+        pass
+
+
+def test_a_delta_policys_action_becomes_the_target_the_env_would_reach(checkpoint):
+    """The node turns a delta action into an absolute target at the env's own scales: the inverse of
+    the delta env's pose_to_action."""
+    from equirobot.deploy.node import DeployNode
+    from equirobot.policies.checkpoint import read_config
+
+    env = gym.make("equirobot/Stack-D1-v0", obs=["state"], control="delta")
+    env.reset(seed=2)
+    base = env.unwrapped
+    eef_pos, eef_rot = base.eef_pose()
+    goal_pos, goal_rot = eef_pos + [0.02, -0.01, 0.015], m_rot(0.3) @ eef_rot
+    action = base.pose_to_action(goal_pos, goal_rot, 1.0)
+    env.close()
+    config = read_config(checkpoint)
+    config = {**config, "spec": {**config["spec"], "control": "delta"}}
+    node = DeployNode(load_policy(checkpoint), config, RobotConfig(), Offline())
+    pos, rot, gripper = node.target(action.astype(np.float64), eef_pos, eef_rot)
+    np.testing.assert_allclose(pos, goal_pos, atol=1e-6)
+    np.testing.assert_allclose(rot, goal_rot, atol=1e-6)
+    assert gripper == 1.0
+
+
 def test_the_node_builds_the_simulators_camera_images_and_refuses_another_size(checkpoint):
     """rgb8 Images on the camera topics become the policy's image inputs, as the simulator renders them;
     an image of another size is refused by name (the node then holds)."""
@@ -563,13 +595,6 @@ def test_the_node_builds_the_simulators_camera_images_and_refuses_another_size(c
     env.close()
     config = read_config(checkpoint)
     config = {**config, "spec": {**config["spec"], "modes": ["state", "rgb"]}, "env": {"image_size": 32}}
-
-    class Offline:  # the node's publishers and subscriptions go nowhere: only its observation is built
-        def publisher(self, topic, msg_type):
-            return lambda msg: None
-
-        def subscribe(self, topic, msg_type, callback):
-            pass
 
     node = DeployNode(load_policy(checkpoint), config, RobotConfig(), Offline())
     joints = RobotConfig().gripper_joints

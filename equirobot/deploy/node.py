@@ -34,7 +34,7 @@ from equirobot.deploy.bridge import Bridge
 from equirobot.deploy.robot import RobotConfig
 from equirobot.deploy.safety import SafetyFilter
 from equirobot.policies.base import Policy
-from equirobot_envs.features import IMAGE_CAMERAS, mode_features
+from equirobot_envs.features import DELTA_POS_SCALE, DELTA_ROT_SCALE, IMAGE_CAMERAS, mode_features
 from equirobot_envs.geometry import Workspace, axis_angle_to_mat, mat_to_quat, quat_to_mat, rot6d_to_mat
 from equirobot_envs.point_clouds import cloud_features, crop
 
@@ -321,8 +321,8 @@ class DeployNode:
         if self.inputs.control == "abs":
             return action[:3], rot6d_to_mat(action[3:9]), float(action[9])
         delta = np.clip(action, -1, 1)
-        rot = axis_angle_to_mat(delta[3:6] * self.robot.delta_rot_scale) @ eef_rot
-        return eef_pos + delta[:3] * self.robot.delta_pos_scale, rot, float(delta[6])
+        rot = axis_angle_to_mat(delta[3:6] * DELTA_ROT_SCALE) @ eef_rot
+        return eef_pos + delta[:3] * DELTA_POS_SCALE, rot, float(delta[6])
 
     def _flush_events(self) -> None:
         """Publish the safety events not yet published."""

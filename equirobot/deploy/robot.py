@@ -72,10 +72,6 @@ class RobotConfig:
     points_to_base: list[float] = field(default_factory=lambda: np.eye(4).ravel().tolist())
     """The 4x4 transform (16 numbers, row-major) from the point cloud's frame to the base frame: the
     camera extrinsics of a real setup; identity for the simulated arm, which publishes world points."""
-    delta_pos_scale: float = 0.05
-    """A delta policy's action 1 is this many metres (robosuite OSC), executed as an absolute target."""
-    delta_rot_scale: float = 0.5
-    """... and this many radians."""
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
 
