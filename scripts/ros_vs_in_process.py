@@ -25,6 +25,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from equirobot.commands.deploy import checkpoint_folder
+
 RESULTS = Path(__file__).parent / "results"
 BIN = Path(sys.executable).parent
 
@@ -38,7 +40,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "ros_vs_in_process.json")
     parser.add_argument("overrides", nargs="*", help="deploy overrides, e.g. robot.safety.max_speed_m_s=2")
     args = parser.parse_intermixed_args()
-    checkpoint = args.run / "checkpoints" / "latest" if (args.run / "checkpoints").is_dir() else args.run
+    checkpoint = checkpoint_folder(str(args.run))
     config = OmegaConf.to_container(OmegaConf.load(checkpoint / "config.yaml"))
     assert isinstance(config, dict)
     args.work.mkdir(parents=True, exist_ok=True)

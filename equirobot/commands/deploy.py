@@ -27,6 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from equirobot.config import BenchDeployConfig, DeployConfig, SimRobotConfig
 from equirobot.deploy.bridge import make_bridge
 from equirobot.deploy.node import DeployNode, write_json
+from equirobot.policies.base import Policy
 from equirobot.policies.checkpoint import load_policy, read_config
 
 log = logging.getLogger("equirobot.deploy")
@@ -38,19 +39,25 @@ def checkpoint_folder(path: str) -> Path:
     return folder / "checkpoints" / "latest" if (folder / "checkpoints").is_dir() else folder
 
 
-def run(cfg: DeployConfig) -> None:
-    """``equirobot deploy``: serve the checkpoint until interrupted, then write the stats."""
+def load(cfg: DeployConfig | BenchDeployConfig) -> tuple[Policy, dict]:
+    """The policy of ``cfg.checkpoint`` (a checkpoint or run folder) and its config, on ``cfg.threads``."""
     torch.set_num_threads(cfg.threads)
     folder = checkpoint_folder(cfg.checkpoint)
-    config = read_config(folder)
     overrides = {"inference_steps": cfg.inference_steps} if cfg.inference_steps else None
-    policy = load_policy(folder, overrides=overrides)
+    return load_policy(folder, overrides=overrides), read_config(folder)
+
+
+def run(cfg: DeployConfig) -> None:
+    """``equirobot deploy``: serve the checkpoint until interrupted, then write the stats."""
+    policy, config = load(cfg)
     bridge = make_bridge(cfg.transport, "equirobot_deploy", cfg.host, cfg.port)
     node = DeployNode(policy, config, cfg.robot, bridge, dry_run=cfg.dry_run or None)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: node.stop())
     out = Path(HydraConfig.get().runtime.output_dir)
-    log.info("deploying %s on %s over %s at %g Hz", folder, cfg.robot.name, cfg.transport, cfg.robot.rate)
+    log.info(
+        "deploying %s on %s over %s at %g Hz", cfg.checkpoint, cfg.robot.name, cfg.transport, cfg.robot.rate
+    )
     try:
         node.spin(cfg.duration)
     finally:
@@ -94,9 +101,7 @@ def _master_online() -> bool:
 
 def bench(cfg: BenchDeployConfig) -> None:
     """``equirobot bench deploy``: a real-time run against the simulated arm; latency and rate."""
-    torch.set_num_threads(cfg.threads)
-    folder = checkpoint_folder(cfg.checkpoint)
-    config = read_config(folder)
+    policy, config = load(cfg)
     out = Path(HydraConfig.get().runtime.output_dir)
     started: list[subprocess.Popen] = []
     try:
@@ -143,15 +148,15 @@ def bench(cfg: BenchDeployConfig) -> None:
                 env={**os.environ, "OMP_NUM_THREADS": "1"},
             )  # fmt: skip
         )
-        overrides = {"inference_steps": cfg.inference_steps} if cfg.inference_steps else None
         bridge = make_bridge("ros1", "equirobot_bench_deploy")
-        node = DeployNode(load_policy(folder, overrides=overrides), config, cfg.robot, bridge)
+        node = DeployNode(policy, config, cfg.robot, bridge)
         if not node.wait_for_inputs(300):
             raise RuntimeError(
                 f"bench deploy: the simulated arm sent nothing within 300 s ({out / 'sim_robot.log'})"
             )
         node.spin(cfg.duration)
-        summary = {"checkpoint": str(folder), "duration_s": cfg.duration, **node.summary()}
+        folder = str(checkpoint_folder(cfg.checkpoint))
+        summary = {"checkpoint": folder, "duration_s": cfg.duration, **node.summary()}
         write_json(out / "bench_deploy.json", summary)
         bridge.close()
     finally:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from equirobot.data.robomimic_hdf5 import atomic_path
 from equirobot.deploy import messages as m
 from equirobot.deploy.bridge import Bridge
 from equirobot.deploy.robot import RobotConfig
@@ -112,7 +113,6 @@ class NodeStats:
 
     commands: int = 0
     episodes: int = 0
-    ticks: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     """Observation arrival (the last input of the set) to command published."""
     policy_ms: list[float] = field(default_factory=list)
@@ -156,8 +156,8 @@ class DeployNode:
         self._acted_stamp = -np.inf
         self._episode_seed: int | None = None
         self._commands_at_reset = 0
+        self._events_sent = 0
         self._stop = threading.Event()
-        self._started = time.monotonic()
         self._sources = self._subscriptions()
         t = robot.topics
         self._publish_target = bridge.publisher(t.target, m.POSE_STAMPED)
@@ -166,8 +166,7 @@ class DeployNode:
         self._publish_ack = bridge.publisher(t.episode_ack, m.INT64)
         bridge.subscribe(t.estop, m.BOOL, self._on_estop)
         bridge.subscribe(t.episode, m.INT64, self._on_episode)
-        for event in self.safety.events:
-            self._publish_event({"data": event.to_json()})
+        self._flush_events()  # the limits switched off
 
     # -- subscriptions --------------------------------------------------------------------------------
     def _subscriptions(self) -> dict[str, tuple[str, str]]:
@@ -261,8 +260,8 @@ class DeployNode:
             latest = dict(self._latest)
         now = time.monotonic()
         ages = {name: now - latest[name].arrived if name in latest else np.inf for name in self._sources}
-        if not self.safety.check_fresh(ages):
-            return None
+        if not self.safety.check_fresh(ages) or len(latest) < len(self._sources):
+            return None  # stale, or (the watchdog switched off) an input never received
         stamps = {r.stamp for r in latest.values()}
         stamp = max(stamps)
         if self.robot.synchronized and len(stamps) > 1:
@@ -274,7 +273,6 @@ class DeployNode:
     # -- one step -------------------------------------------------------------------------------------
     def tick(self) -> bool:
         """Act once if there is something to act on; True if a command was published."""
-        self.stats.ticks += 1
         ready = self._ready()
         self._flush_events()
         if ready is None or self._episode_seed is None and self.robot.synchronized:
@@ -326,8 +324,7 @@ class DeployNode:
 
     def _flush_events(self) -> None:
         """Publish the safety events not yet published."""
-        sent = getattr(self, "_events_sent", 0)
-        for event in self.safety.events[sent:]:
+        for event in self.safety.events[self._events_sent :]:
             self._publish_event({"data": event.to_json()})
         self._events_sent = len(self.safety.events)
 
@@ -374,7 +371,5 @@ class DeployNode:
 
 def write_json(path: str | Path, data: dict) -> None:
     """Write ``data`` as JSON under a temporary name, then rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(json.dumps(data, indent=1))

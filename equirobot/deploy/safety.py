@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,10 +106,7 @@ class SafetyFilter:
         return event
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for event in self.events:
-            out[event.kind] = out.get(event.kind, 0) + 1
-        return out
+        return dict(Counter(event.kind for event in self.events))
 
     # -- state --------------------------------------------------------------------------------------------
     def set_estop(self, engaged: bool) -> None:
@@ -175,11 +173,10 @@ class SafetyFilter:
                     f"target {np.round(pos, 3).tolist()} clamped to {np.round(clamped, 3).tolist()}",
                 )
             pos = clamped
-        now = stamp
         limit = cfg.max_step_m if cfg.enabled("max_step") else np.inf
         reason = "max_step"
         if cfg.enabled("max_velocity") and self._last_sent is not None:
-            by_speed = cfg.max_speed_m_s * max(now - self._last_sent, 0.0)
+            by_speed = cfg.max_speed_m_s * max(stamp - self._last_sent, 0.0)
             if by_speed < limit:
                 limit, reason = by_speed, "max_velocity"
         step = pos - eef_pos
@@ -200,5 +197,5 @@ class SafetyFilter:
         if cfg.dry_run:
             self.record("dry_run", f"target {np.round(pos, 4).tolist()} gripper {gripper:+.2f} (not sent)")
             return None
-        self._last_sent = now
+        self._last_sent = stamp
         return pos, rot, gripper

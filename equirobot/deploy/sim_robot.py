@@ -33,7 +33,7 @@ from equirobot.deploy.robot import RobotConfig
 from equirobot_envs.base import TaskEnv
 from equirobot_envs.config import EnvConfig
 from equirobot_envs.features import IMAGE_CAMERAS
-from equirobot_envs.geometry import mat_to_rot6d, quat_to_mat
+from equirobot_envs.geometry import quat_to_mat
 from equirobot_envs.registry import get_task
 
 log = logging.getLogger("equirobot.deploy.sim_robot")
@@ -52,16 +52,10 @@ class SimRobot:
     ) -> None:
         if env_config.control != "abs":
             raise ValueError("sim-robot executes end-effector targets: control must be abs")
-        task = get_task(env_config.task)
-        self.env = gym.make(task.env_id, max_episode_steps=max_steps or None, **env_config.env_kwargs())
+        env_id = get_task(env_config.task).env_id
+        self.env = gym.make(env_id, max_episode_steps=max_steps or None, **env_config.env_kwargs())
         self.base = cast(TaskEnv, self.env.unwrapped)
-        self.task, self.config, self.robot, self.bridge, self.lockstep = (
-            task,
-            env_config,
-            robot,
-            bridge,
-            lockstep,
-        )
+        self.config, self.robot, self.bridge, self.lockstep = env_config, robot, bridge, lockstep
         self.period = 1.0 / float(self.base.scene.control_freq)
         self._joints = robot.arm_joints + robot.gripper_joints
         model = self.base.scene.sim.model
@@ -119,7 +113,7 @@ class SimRobot:
         """The env's absolute action of a target and a gripper command."""
         pose = m.read_pose_stamped(target)
         g = float(np.clip(m.read_joints(gripper, ["gripper"])[0], -1, 1))
-        return np.concatenate([pose[:3], mat_to_rot6d(quat_to_mat(pose[3:])), [g]]).astype(np.float32)
+        return self.base.pose_to_action(pose[:3], quat_to_mat(pose[3:]), g)
 
     def hold_action(self) -> np.ndarray:
         """The action that keeps the gripper where it is."""
